@@ -1,0 +1,193 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func fixedHost(name string) func() (string, error) {
+	return func() (string, error) { return name, nil }
+}
+
+func writeTemp(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Ported from the seed's config_test "parses required fields" and
+// "parses [debug] dump_dir when present".
+func TestLoadSeedFixture(t *testing.T) {
+	cfg, err := Load("testdata/seed.toml", fixedHost("ignored"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"server_url", cfg.ServerURL, "wss://monitor.example.com/socket/websocket"},
+		{"token", cfg.Token, "test_token_123"},
+		{"host_id", cfg.HostID, "pve-test-01"},
+		{"fast", cfg.Intervals.FastSeconds, 15},
+		{"medium", cfg.Intervals.MediumSeconds, 120},
+		{"slow", cfg.Intervals.SlowSeconds, 600},
+		{"dump_dir", cfg.Debug.DumpDir, "/tmp/proxmox-monitor-test"},
+		{"topic", cfg.Topic, "agent:pve-test-01"},
+		{"path", cfg.Path, "testdata/seed.toml"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// Ported from "dump_dir is nil when [debug] is absent" / "... set to empty
+// string", plus the defaults every other key takes.
+func TestDumpDirOffAndDefaults(t *testing.T) {
+	cases := map[string]string{
+		"absent": "server_url = \"wss://x/socket/websocket\"\ntoken = \"t\"\n",
+		"empty":  "server_url = \"wss://x/socket/websocket\"\ntoken = \"t\"\n\n[debug]\ndump_dir = \"\"\n",
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Load(writeTemp(t, body), fixedHost("pve1.example.com"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Debug.DumpDir != "" {
+				t.Errorf("dump_dir = %q, want off", cfg.Debug.DumpDir)
+			}
+			if cfg.HostID != "pve1" || cfg.Node != "pve1" || cfg.Topic != "agent:pve1" {
+				t.Errorf("host defaults = %q %q %q, want short hostname pve1", cfg.HostID, cfg.Node, cfg.Topic)
+			}
+			if cfg.Intervals != (Intervals{30, 300, 1800}) {
+				t.Errorf("intervals = %+v, want 30/300/1800", cfg.Intervals)
+			}
+			if cfg.Proc.Root != "/proc" || cfg.Commands.Zpool != "zpool" {
+				t.Errorf("paths not defaulted: %+v %+v", cfg.Proc, cfg.Commands)
+			}
+		})
+	}
+}
+
+// Ported from "returns error for missing file".
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"), fixedHost("h"))
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestValidationNamesKeyAndLine(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want []string // substrings that must all appear in the error
+	}{
+		{"typo key", "server_url = \"wss://x/s\"\ntoken = \"t\"\n[intervals]\nfast_second = 5\n",
+			[]string{"line 4", `unknown key "intervals.fast_second"`}},
+		{"typo top-level", "server_url = \"wss://x/s\"\ntoken = \"t\"\nhostid = \"a\"\n",
+			[]string{"line 3", `unknown key "hostid"`}},
+		{"http scheme", "server_url = \"https://x/socket/websocket\"\ntoken = \"t\"\n",
+			[]string{"line 1", "server_url", "ws:// or wss://"}},
+		{"missing url", "token = \"t\"\n", []string{"server_url", "missing"}},
+		{"empty token", "server_url = \"ws://x/s\"\ntoken = \"\"\n", []string{"line 2", "token", "missing or empty"}},
+		{"zero interval", "server_url = \"ws://x/s\"\ntoken = \"t\"\n[intervals]\nslow_seconds = 0\n",
+			[]string{"line 4", "intervals.slow_seconds", "positive"}},
+		{"negative interval", "server_url = \"ws://x/s\"\ntoken = \"t\"\n[intervals]\nfast_seconds = -3\n",
+			[]string{"intervals.fast_seconds", "got -3"}},
+		{"wrong type", "server_url = \"ws://x/s\"\ntoken = \"t\"\n[intervals]\nfast_seconds = \"ten\"\n",
+			[]string{"line 4", "fast_seconds"}},
+		{"syntax error", "server_url = \"ws://x/s\ntoken = \"t\"\n", []string{"line 1"}},
+		{"bad log format", "server_url = \"ws://x/s\"\ntoken = \"t\"\n[log]\nformat = \"xml\"\n",
+			[]string{"line 4", "log.format"}},
+		{"no host", "server_url = \"ws:///s\"\ntoken = \"t\"\n", []string{"server_url", "no host"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.body), fixedHost("h"))
+			if err == nil {
+				t.Fatal("accepted a bad config")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAllErrorsReportedAtOnce(t *testing.T) {
+	_, err := Parse([]byte("[intervals]\nfast_seconds = 0\n"), fixedHost("h"))
+	for _, w := range []string{"server_url", "token", "intervals.fast_seconds"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not mention %s", err, w)
+		}
+	}
+}
+
+func TestHostnameFailureNamesHostID(t *testing.T) {
+	_, err := Parse([]byte("server_url = \"ws://x/s\"\ntoken = \"t\"\n"),
+		func() (string, error) { return "", errors.New("boom") })
+	if err == nil || !strings.Contains(err.Error(), "host_id") {
+		t.Fatalf("err = %v, want one naming host_id", err)
+	}
+	// An explicit host_id and node need no hostname.
+	cfg, err := Parse([]byte("server_url = \"ws://x/s\"\ntoken = \"t\"\nhost_id = \"a\"\nnode = \"b\"\n"),
+		func() (string, error) { return "", errors.New("boom") })
+	if err != nil || cfg.HostID != "a" || cfg.Node != "b" {
+		t.Fatalf("cfg = %+v, err = %v", cfg, err)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == EnvPath {
+				return v
+			}
+			return ""
+		}
+	}
+	if got := ResolvePath("/a.toml", env("/b.toml")); got != "/a.toml" {
+		t.Errorf("flag should win, got %s", got)
+	}
+	if got := ResolvePath("", env("/b.toml")); got != "/b.toml" {
+		t.Errorf("env should win over default, got %s", got)
+	}
+	if got := ResolvePath("", env("")); got != DefaultPath {
+		t.Errorf("default, got %s", got)
+	}
+}
+
+func TestPermissionWarning(t *testing.T) {
+	p := writeTemp(t, "")
+	if w := PermissionWarning(p); w != "" {
+		t.Errorf("0600 file warned: %s", w)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w := PermissionWarning(p); !strings.Contains(w, "0644") || !strings.Contains(w, "token") {
+		t.Errorf("0644 file: warning %q", w)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	got := RedactURL("wss://u:pw@h/socket/websocket?token=s3cret&vsn=2.0.0")
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "pw") {
+		t.Errorf("secret leaked: %s", got)
+	}
+	if !strings.Contains(got, "vsn=2.0.0") {
+		t.Errorf("non-secret params lost: %s", got)
+	}
+}
