@@ -1,0 +1,198 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/proxmox-agent/proxmox-agent/messages"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// harness spawns a collector whose reporter is a channel.
+type harness struct {
+	sys     *actor.ActorSystem
+	pid     *actor.PID
+	samples chan *messages.Sample
+	counts  *Counters
+}
+
+func spawn(t *testing.T, interval time.Duration, sources ...Source) *harness {
+	t.Helper()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
+	h := &harness{sys: sys, samples: make(chan *messages.Sample, 100), counts: &Counters{}}
+	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if s, ok := ctx.Message().(*messages.Sample); ok {
+			h.samples <- s
+		}
+	}))
+	h.pid = sys.Root.Spawn(Props(Options{Kind: "fast", Interval: interval, Sources: sources,
+		Reporter: rep, Counters: h.counts, Log: discard}))
+	t.Cleanup(func() {
+		sys.Root.PoisonFuture(h.pid).Wait()
+		sys.Shutdown()
+	})
+	return h
+}
+
+func (h *harness) next(t *testing.T) *messages.Sample {
+	t.Helper()
+	select {
+	case s := <-h.samples:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sample within 10s")
+		return nil
+	}
+}
+
+func value(name string, v any) Source {
+	return Source{Name: name, Timeout: time.Second, Collect: func(context.Context) (any, error) { return v, nil }}
+}
+
+func TestFirstRoundRightAfterStartAndAssembly(t *testing.T) {
+	h := spawn(t, time.Hour,
+		value("a", 1),
+		Source{Name: "b", Timeout: time.Second, Collect: func(context.Context) (any, error) { return nil, errors.New("zpool not found") }},
+	)
+	s := h.next(t)
+	if s.Kind != "fast" || s.Data["a"] != 1 || len(s.Data) != 1 {
+		t.Fatalf("sample = %+v", s)
+	}
+	if s.Errors["b"] != "zpool not found" || len(s.Errors) != 1 {
+		t.Fatalf("errors = %v", s.Errors)
+	}
+	if time.Since(s.CollectedAt) > 10*time.Second {
+		t.Fatalf("collected_at %v", s.CollectedAt)
+	}
+}
+
+func TestNoErrorsMapWhenAllSucceed(t *testing.T) {
+	h := spawn(t, time.Hour, value("a", 1))
+	if s := h.next(t); s.Errors != nil {
+		t.Fatalf("errors = %v, want nil", s.Errors)
+	}
+}
+
+// A source that ignores its context and hangs: the round reports it timed
+// out without waiting longer, the other source's data arrives, and the next
+// round does not start it again while it is still running.
+func TestHungSourceTimesOutAndIsNotRestarted(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	calls := make(chan struct{}, 10)
+	hang := Source{Name: "zfs_pools", Timeout: 100 * time.Millisecond, Collect: func(context.Context) (any, error) {
+		calls <- struct{}{}
+		<-release
+		return nil, nil
+	}}
+	h := spawn(t, 150*time.Millisecond, hang, value("host", 1))
+	s := h.next(t)
+	if s.Errors["zfs_pools"] != "timed out after 100ms" || s.Data["host"] != 1 {
+		t.Fatalf("first round: %+v", s)
+	}
+	s = h.next(t)
+	if !strings.Contains(s.Errors["zfs_pools"], "previous run still in progress") || s.Data["host"] != 1 {
+		t.Fatalf("second round: %+v", s)
+	}
+	if n := len(calls); n != 1 {
+		t.Fatalf("hung source started %d times", n)
+	}
+}
+
+// A round still running when the next tick fires makes that tick a counted
+// skip; rounds resume when it finishes.
+func TestTickDuringRoundIsSkippedAndCounted(t *testing.T) {
+	release := make(chan struct{})
+	slow := Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "done", nil
+	}}
+	h := spawn(t, 10*time.Millisecond, slow)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.counts.Skipped.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("no skips counted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(h.samples) != 0 {
+		t.Fatal("a sample arrived while the round was blocked")
+	}
+	close(release)
+	if s := h.next(t); s.Data["slow"] != "done" {
+		t.Fatalf("sample %+v", s)
+	}
+	h.next(t) // and the cadence goes on
+}
+
+// The mailbox stays responsive during a round: a Poison is handled at once
+// even while a source blocks.
+func TestMailboxResponsiveDuringRound(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := spawn(t, time.Hour, Source{Name: "block", Timeout: time.Minute, Collect: func(context.Context) (any, error) {
+		<-release
+		return nil, nil
+	}})
+	if err := h.sys.Root.PoisonFuture(h.pid).Wait(); err != nil {
+		t.Fatalf("collector did not stop while a round ran: %v", err)
+	}
+}
+
+func TestSourcePanicBecomesErrorEntryThenActorFailure(t *testing.T) {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
+	defer sys.Shutdown()
+	failures := make(chan any, 10)
+	sub := sys.EventStream.Subscribe(func(e any) {
+		if ev, ok := e.(*actor.SupervisorEvent); ok {
+			select { // never block the supervisor in a crash loop
+			case failures <- ev.Reason:
+			default:
+			}
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
+	samples := make(chan *messages.Sample, 10)
+	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if s, ok := ctx.Message().(*messages.Sample); ok {
+			samples <- s
+		}
+	}))
+	counts := &Counters{}
+	pid := sys.Root.Spawn(Props(Options{Kind: "fast", Interval: time.Hour, Reporter: rep, Counters: counts, Log: discard,
+		Sources: []Source{value("ok", 1), {Name: "bad", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+			var m map[string]int
+			m["x"] = 1 // nil map write: a real bug, not a test panic()
+			return nil, nil
+		}}}}))
+	defer func() { sys.Root.PoisonFuture(pid).Wait() }()
+	s := <-samples
+	if !strings.Contains(s.Errors["bad"], "source panicked") || s.Data["ok"] != 1 {
+		t.Fatalf("sample %+v", s)
+	}
+	select {
+	case r := <-failures:
+		if !strings.Contains(r.(string), "bad") {
+			t.Fatalf("failure reason %v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("supervisor never saw the fault")
+	}
+	// Restarted: a fresh instance runs its first round right away.
+	if s := <-samples; s.Data["ok"] != 1 {
+		t.Fatalf("after restart: %+v", s)
+	}
+	if counts.Panics.Load() < 1 || counts.Rounds.Load() < 2 {
+		t.Fatalf("counters %d panics %d rounds", counts.Panics.Load(), counts.Rounds.Load())
+	}
+}

@@ -1,0 +1,306 @@
+// Package supervisor builds and runs the agent's process tree:
+//
+//	root (one-for-one, bounded restart intensity)
+//	├── writer     only when the dump is on
+//	├── reporter
+//	├── collector fast
+//	├── collector medium
+//	└── collector slow
+//
+// Children start in that order and stop in reverse; the writer closes its
+// files last, after a final flush. A child that exceeds the restart intensity
+// is stopped for good, and then the whole tree stops and Done reports an
+// error, so the process exits non-zero and systemd restarts it.
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+
+	"github.com/proxmox-agent/proxmox-agent/actors/collector"
+	"github.com/proxmox-agent/proxmox-agent/actors/reporter"
+	"github.com/proxmox-agent/proxmox-agent/actors/writer"
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/dump"
+	"github.com/proxmox-agent/proxmox-agent/messages"
+	"github.com/proxmox-agent/proxmox-agent/runner"
+)
+
+// Restart intensity defaults: more than MaxRestarts failures of one child
+// within Window stops the tree (OTP's intensity/period).
+const (
+	DefaultMaxRestarts = 5
+	DefaultWindow      = time.Minute
+)
+
+// Env is what source factories get to build a cadence's sources.
+type Env struct {
+	Config *config.Config
+	Runner *runner.Runner
+	Dump   *dump.Handle
+	Stats  *Stats
+	// ReporterStatus asks the reporter for its status (from a goroutine,
+	// never from inside an actor's handler).
+	ReporterStatus func(timeout time.Duration) (*messages.Status, error)
+}
+
+// SourcesFunc returns the sources of one cadence kind.
+type SourcesFunc func(kind string, env *Env) []collector.Source
+
+// Options configure the tree.
+type Options struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	Sources SourcesFunc
+	// DumpDir overrides Config.Debug.DumpDir when non-empty (--dump-dir).
+	DumpDir     string
+	MaxRestarts int
+	Window      time.Duration
+	// Intervals override the config's cadences by kind (tests, benchmarks).
+	Intervals map[string]time.Duration
+	// ActorSystem options (tests pass logger and dead-letter settings).
+	SystemOptions []actor.ConfigOption
+}
+
+// Stats are counters that outlive restarts, for the agent's self-report.
+type Stats struct {
+	Started    time.Time
+	Restarts   atomic.Uint64
+	Collectors map[string]*collector.Counters
+}
+
+// Tree is a running process tree.
+type Tree struct {
+	System     *actor.ActorSystem
+	Root       *actor.PID
+	Writer     *actor.PID // nil when the dump is off
+	Reporter   *actor.PID
+	Collectors map[string]*actor.PID
+	Dump       *dump.Handle
+	Runner     *runner.Runner
+	Stats      *Stats
+
+	log      *slog.Logger
+	sub      *eventstream.Subscription
+	done     chan struct{}
+	err      error
+	stopOnce sync.Once
+}
+
+// Done is closed when the tree has stopped, by Stop or because a child gave
+// up; Err then says which.
+func (t *Tree) Done() <-chan struct{} { return t.done }
+
+// Err is nil after a requested Stop and the reason after a failure. Valid
+// once Done is closed.
+func (t *Tree) Err() error {
+	<-t.done
+	return t.err
+}
+
+type beginShutdown struct{}
+
+// Start builds the tree and returns once every child has started.
+func Start(o Options) (*Tree, error) {
+	if o.MaxRestarts <= 0 {
+		o.MaxRestarts = DefaultMaxRestarts
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	cfg := o.Config
+	sys := actor.NewActorSystem(o.SystemOptions...)
+	t := &Tree{
+		System: sys, log: o.Log, done: make(chan struct{}),
+		Runner: &runner.Runner{MaxOutput: cfg.Commands.MaxOutputBytes},
+		Stats:  &Stats{Started: time.Now(), Collectors: map[string]*collector.Counters{}},
+	}
+	for _, k := range messages.Kinds {
+		t.Stats.Collectors[k] = &collector.Counters{}
+	}
+	t.sub = sys.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.SupervisorEvent); ok {
+			if e.Directive == actor.RestartDirective {
+				t.Stats.Restarts.Add(1)
+			}
+			o.Log.Warn("child failed", "child", e.Child.Id, "reason", fmt.Sprint(e.Reason), "directive", e.Directive.String())
+		}
+	})
+
+	dumpDir := cfg.Debug.DumpDir
+	if o.DumpDir != "" {
+		dumpDir = o.DumpDir
+	}
+	ready := make(chan error, 1)
+	strategy := actor.NewOneForOneStrategy(o.MaxRestarts, o.Window, actor.DefaultDecider)
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &root{t: t, o: o, dumpDir: dumpDir, ready: ready}
+	}, actor.WithSupervisor(strategy))
+	if _, err := sys.Root.SpawnNamed(props, "root"); err != nil {
+		sys.EventStream.Unsubscribe(t.sub)
+		return nil, fmt.Errorf("spawn root: %w", err)
+	}
+	select {
+	case err := <-ready:
+		if err != nil {
+			sys.Shutdown()
+			return nil, err
+		}
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("process tree did not start within 10s")
+	}
+	return t, nil
+}
+
+type root struct {
+	t        *Tree
+	o        Options
+	dumpDir  string
+	ready    chan error
+	stopping bool
+}
+
+func (r *root) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		// Set here, not by Start, so a failure right after start (which
+		// shuts down from this actor) already sees every PID.
+		r.t.Root = ctx.Self()
+		r.signal(r.spawnChildren(ctx))
+	case *beginShutdown:
+		r.stopping = true
+		ctx.Respond(m)
+	case *actor.Terminated:
+		if r.stopping {
+			return
+		}
+		// A child stopped without Stop being called: the strategy gave up
+		// on it. Take the whole tree down so systemd can start afresh.
+		r.stopping = true
+		err := fmt.Errorf("child %s exceeded the restart intensity (%d in %s); stopping", m.Who.Id, r.o.MaxRestarts, r.o.Window)
+		r.o.Log.Error("supervisor giving up", "err", err)
+		go r.t.shutdown(err)
+	}
+}
+
+// signal reports the start result once; a restarted root has nobody waiting.
+func (r *root) signal(err error) {
+	select {
+	case r.ready <- err:
+	default:
+	}
+}
+
+func (r *root) spawnChildren(ctx actor.Context) error {
+	t, cfg, log := r.t, r.o.Config, r.o.Log
+	if writer.Configure(r.dumpDir, log) {
+		pid, err := ctx.SpawnNamed(writer.Props(r.dumpDir, log), "writer")
+		if err != nil {
+			return fmt.Errorf("spawn writer: %w", err)
+		}
+		t.Writer = pid
+		t.Dump = writer.NewHandle(ctx.ActorSystem().Root, pid)
+		t.Runner.Dump = t.Dump
+	}
+	rep, err := ctx.SpawnNamed(reporter.Props(reporter.Options{
+		Dump: t.Dump, Log: log,
+		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,
+	}), "reporter")
+	if err != nil {
+		return fmt.Errorf("spawn reporter: %w", err)
+	}
+	t.Reporter = rep
+	env := &Env{Config: cfg, Runner: t.Runner, Dump: t.Dump, Stats: t.Stats, ReporterStatus: t.ReporterStatus}
+	t.Collectors = map[string]*actor.PID{}
+	for _, kind := range messages.Kinds {
+		var sources []collector.Source
+		if r.o.Sources != nil {
+			sources = r.o.Sources(kind, env)
+		}
+		interval := cfg.Interval(kind)
+		if d, ok := r.o.Intervals[kind]; ok {
+			interval = d
+		}
+		pid, err := ctx.SpawnNamed(collector.Props(collector.Options{
+			Kind: kind, Interval: interval, Sources: sources,
+			Reporter: rep, Counters: t.Stats.Collectors[kind], Log: log,
+		}), "collector-"+kind)
+		if err != nil {
+			return fmt.Errorf("spawn collector %s: %w", kind, err)
+		}
+		t.Collectors[kind] = pid
+	}
+	return nil
+}
+
+// ReporterStatus asks the reporter for its status.
+func (t *Tree) ReporterStatus(timeout time.Duration) (*messages.Status, error) {
+	res, err := t.System.Root.RequestFuture(t.Reporter, &messages.StatusRequest{}, timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reporter status: %w", err)
+	}
+	st, ok := res.(*messages.Status)
+	if !ok {
+		return nil, fmt.Errorf("reporter status: unexpected answer %T", res)
+	}
+	return st, nil
+}
+
+// Flush waits until every dump entry sent so far is on disk (no-op when the
+// dump is off).
+func (t *Tree) Flush(timeout time.Duration) error {
+	if t.Writer == nil {
+		return nil
+	}
+	_, err := t.System.Root.RequestFuture(t.Writer, &messages.Flush{}, timeout).Result()
+	return err
+}
+
+// Reopen asks the writer to reopen the dump files (SIGHUP).
+func (t *Tree) Reopen() {
+	if t.Writer != nil {
+		t.System.Root.Send(t.Writer, &messages.Reopen{})
+	}
+}
+
+// Stop shuts the tree down in order and returns when it has stopped:
+// collectors first, then the reporter (closing its connection), then a final
+// dump flush, the writer, and the root. Queued dump entries are written:
+// poison drains a mailbox, stop would drop it.
+func (t *Tree) Stop() {
+	t.shutdown(nil)
+	<-t.done
+}
+
+func (t *Tree) shutdown(cause error) {
+	t.stopOnce.Do(func() {
+		root := t.System.Root
+		_ = root.RequestFuture(t.Root, &beginShutdown{}, 5*time.Second).Wait()
+		for i := len(messages.Kinds) - 1; i >= 0; i-- {
+			if pid := t.Collectors[messages.Kinds[i]]; pid != nil {
+				_ = root.PoisonFuture(pid).Wait()
+			}
+		}
+		if t.Reporter != nil {
+			_ = root.PoisonFuture(t.Reporter).Wait()
+		}
+		if err := t.Flush(5 * time.Second); err != nil {
+			t.log.Warn("final dump flush failed", "err", err)
+		}
+		if t.Writer != nil {
+			_ = root.PoisonFuture(t.Writer).Wait()
+		}
+		_ = root.StopFuture(t.Root).Wait()
+		t.System.EventStream.Unsubscribe(t.sub)
+		t.System.Shutdown()
+		t.err = cause
+		close(t.done)
+	})
+}

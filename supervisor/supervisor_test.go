@@ -1,0 +1,225 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/proxmox-agent/proxmox-agent/actors/collector"
+	"github.com/proxmox-agent/proxmox-agent/config"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte("server_url = \"ws://127.0.0.1:1/socket/websocket\"\ntoken = \"t\"\nhost_id = \"h\"\n"),
+		func() (string, error) { return "h", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func fastIntervals(d time.Duration) map[string]time.Duration {
+	return map[string]time.Duration{"fast": d, "medium": d, "slow": d}
+}
+
+func startTree(t *testing.T, o Options) *Tree {
+	t.Helper()
+	if o.Config == nil {
+		o.Config = testConfig(t)
+	}
+	o.Log = discard
+	o.SystemOptions = []actor.ConfigOption{actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard })}
+	tree, err := Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tree.Stop)
+	return tree
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func queueDepth(t *testing.T, tree *Tree) int {
+	st, err := tree.ReporterStatus(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.QueueDepth
+}
+
+func constSource(name string) collector.Source {
+	return collector.Source{Name: name, Timeout: time.Second, Collect: func(context.Context) (any, error) { return 1, nil }}
+}
+
+func TestSamplesFlowFromEveryCadenceToReporterAndDump(t *testing.T) {
+	dir := t.TempDir()
+	tree := startTree(t, Options{
+		DumpDir:   dir,
+		Intervals: fastIntervals(time.Hour), // one round each, at start
+		Sources: func(kind string, env *Env) []collector.Source {
+			return []collector.Source{{Name: "echo", Timeout: 5 * time.Second, Collect: func(ctx context.Context) (any, error) {
+				res := env.Runner.Run(ctx, time.Second, "/bin/echo", kind)
+				return string(res.Stdout), res.Err()
+			}}}
+		},
+	})
+	eventually(t, "three samples", func() bool { return queueDepth(t, tree) == 3 })
+	if err := tree.Flush(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	samples, _ := os.ReadFile(filepath.Join(dir, "samples.log"))
+	cmds, _ := os.ReadFile(filepath.Join(dir, "commands.log"))
+	for _, k := range []string{"fast", "medium", "slow"} {
+		if !strings.Contains(string(samples), "kind="+k) {
+			t.Errorf("samples.log lacks kind=%s", k)
+		}
+		if !strings.Contains(string(cmds), "$ /bin/echo "+k) {
+			t.Errorf("commands.log lacks the %s command", k)
+		}
+	}
+}
+
+func TestCollectorPanicIsRestartedAndSiblingsKeepState(t *testing.T) {
+	dir := t.TempDir()
+	var arm atomic.Bool
+	tree := startTree(t, Options{
+		DumpDir:   dir,
+		Intervals: map[string]time.Duration{"fast": 20 * time.Millisecond, "medium": time.Hour, "slow": time.Hour},
+		Sources: func(kind string, env *Env) []collector.Source {
+			if kind != "fast" {
+				return []collector.Source{constSource("x")}
+			}
+			return []collector.Source{constSource("x"), {Name: "fault", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+				if arm.CompareAndSwap(true, false) {
+					panic("injected fault")
+				}
+				return nil, nil
+			}}}
+		},
+	})
+	eventually(t, "a few samples", func() bool { return queueDepth(t, tree) >= 5 })
+	tree.Flush(5 * time.Second)
+	before, err := os.Stat(filepath.Join(dir, "samples.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	depthBefore := queueDepth(t, tree)
+
+	arm.Store(true)
+	eventually(t, "the restart", func() bool { return tree.Stats.Restarts.Load() == 1 })
+	if tree.Stats.Collectors["fast"].Panics.Load() != 1 {
+		t.Fatalf("panics = %d", tree.Stats.Collectors["fast"].Panics.Load())
+	}
+	// The restarted collector keeps ticking, and the reporter kept its queue:
+	// its depth only grows (a restarted reporter would start from zero).
+	eventually(t, "samples after the restart", func() bool { return queueDepth(t, tree) >= depthBefore+5 })
+	if tree.Stats.Restarts.Load() != 1 {
+		t.Fatalf("%d restarts: a sibling restarted too", tree.Stats.Restarts.Load())
+	}
+	tree.Flush(5 * time.Second)
+	after, err := os.Stat(filepath.Join(dir, "samples.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The writer's file is the same inode and still growing: not reopened.
+	if before.Sys().(*syscall.Stat_t).Ino != after.Sys().(*syscall.Stat_t).Ino || after.Size() <= before.Size() {
+		t.Fatal("dump file replaced or not written after the collector restart")
+	}
+	body, _ := os.ReadFile(filepath.Join(dir, "samples.log"))
+	if !strings.Contains(string(body), "source panicked: injected fault") {
+		t.Error("the round with the panic was not pushed with an error entry")
+	}
+	select {
+	case <-tree.Done():
+		t.Fatal("tree stopped after a single fault")
+	default:
+	}
+}
+
+func TestRestartIntensityExceededStopsTree(t *testing.T) {
+	tree := startTree(t, Options{
+		MaxRestarts: 2,
+		Window:      time.Minute,
+		Intervals:   map[string]time.Duration{"fast": 5 * time.Millisecond, "medium": time.Hour, "slow": time.Hour},
+		Sources: func(kind string, env *Env) []collector.Source {
+			if kind != "fast" {
+				return nil
+			}
+			return []collector.Source{{Name: "fault", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+				panic("always")
+			}}}
+		},
+	})
+	select {
+	case <-tree.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("tree still running after a crash loop")
+	}
+	err := tree.Err()
+	if err == nil || !strings.Contains(err.Error(), "collector-fast") || !strings.Contains(err.Error(), "restart intensity") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStopDrainsDumpAndStopsQuickly(t *testing.T) {
+	dir := t.TempDir()
+	tree := startTree(t, Options{DumpDir: dir, Intervals: fastIntervals(time.Hour)})
+	for i := 0; i < 200; i++ {
+		tree.Dump.Read("/proc/loadavg", time.Now(), []byte("x"), nil, 0)
+	}
+	start := time.Now()
+	tree.Stop()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop took %s", d)
+	}
+	if tree.Err() != nil {
+		t.Fatalf("requested stop reported %v", tree.Err())
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "commands.log"))
+	if n := strings.Count(string(b), "$ cat /proc/loadavg"); n != 200 {
+		t.Fatalf("%d of 200 queued dump entries written before stop", n)
+	}
+	tree.Stop() // idempotent
+}
+
+func TestUnusableDumpDirRunsWithDumpOff(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	tree := startTree(t, Options{DumpDir: filepath.Join(file, "sub"), Intervals: fastIntervals(time.Hour)})
+	if tree.Writer != nil || tree.Dump.Enabled() {
+		t.Fatal("dump on with an unusable dir")
+	}
+	eventually(t, "samples", func() bool { return queueDepth(t, tree) == 3 })
+}
+
+func TestReporterStatusAfterStopFails(t *testing.T) {
+	tree := startTree(t, Options{Intervals: fastIntervals(time.Hour)})
+	tree.Stop()
+	if _, err := tree.ReporterStatus(100 * time.Millisecond); err == nil {
+		t.Fatal("status from a stopped tree")
+	} else if errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
