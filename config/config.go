@@ -44,6 +44,8 @@ type Config struct {
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
+	// Version is the agent's own version, set by main (join params, self-report).
+	Version string `toml:"-"`
 }
 
 // Intervals are the three collection cadences, in seconds.

@@ -233,3 +233,13 @@ func (c *collector) runSource(src *Source, busy *atomic.Bool) result {
 		return result{name: src.Name, err: fmt.Errorf("timed out after %s", src.Timeout)}
 	}
 }
+
+// CollectOnce runs one round of sources outside any actor (the `once`
+// subcommand) with the same concurrency, timeouts and error entries.
+func CollectOnce(kind string, sources []Source, log *slog.Logger) *messages.Sample {
+	c := &collector{
+		o:    Options{Kind: kind, Sources: sources, Counters: &Counters{}, Log: log, Now: time.Now},
+		busy: make([]atomic.Bool, len(sources)),
+	}
+	return c.round(c.o.Now()).sample
+}

@@ -1,0 +1,268 @@
+// Command proxmox-agent is the Proxmox VE host agent: it collects host, ZFS
+// and guest state on three cadences and pushes it to the monitor server.
+//
+//	proxmox-agent [run]          start the supervised daemon (default)
+//	proxmox-agent once           collect every cadence once, print JSON, exit
+//	proxmox-agent check-config   validate the config, exit 0 or 1
+//	proxmox-agent version        print the version
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/proxmox-agent/proxmox-agent/actors/collector"
+	"github.com/proxmox-agent/proxmox-agent/actors/writer"
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/dump"
+	"github.com/proxmox-agent/proxmox-agent/logging"
+	"github.com/proxmox-agent/proxmox-agent/messages"
+	"github.com/proxmox-agent/proxmox-agent/payload"
+	"github.com/proxmox-agent/proxmox-agent/runner"
+	"github.com/proxmox-agent/proxmox-agent/sources"
+	"github.com/proxmox-agent/proxmox-agent/supervisor"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=1.2.3".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type flags struct {
+	config    string
+	dumpDir   string
+	logFormat string
+	logLevel  string
+}
+
+const usage = `usage: proxmox-agent [run|once|check-config|version] [flags]
+
+  run           start the agent (default)
+  once          collect every cadence once, print the payloads as JSON, exit
+  check-config  validate the config file; exit 0 if good, 1 with the reasons
+  version       print the version
+
+flags:
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var f flags
+	fs := flag.NewFlagSet("proxmox-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&f.config, "config", "", "config file (default $"+config.EnvPath+", else "+config.DefaultPath+")")
+	fs.StringVar(&f.dumpDir, "dump-dir", "", "write the diagnostic dump here (overrides [debug] dump_dir)")
+	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (overrides [log] format)")
+	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides [log] level)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "proxmox-agent", agentVersion())
+		return 0
+	case "check-config":
+		return checkConfig(f, stdout, stderr)
+	case "once":
+		return once(f, stdout, stderr)
+	case "run":
+		return daemon(f, stderr)
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n", cmd)
+		fs.Usage()
+		return 2
+	}
+}
+
+func agentVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+// loadConfig resolves and loads the config, and builds the logger from it
+// and the flags. The logger is usable even when the config is not.
+func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	path := config.ResolvePath(f.config, os.Getenv)
+	cfg, err := config.Load(path, os.Hostname)
+	format, level := f.logFormat, f.logLevel
+	if cfg != nil {
+		if format == "" {
+			format = cfg.Log.Format
+		}
+		if level == "" {
+			level = cfg.Log.Level
+		}
+	}
+	log, lerr := logging.New(stderr, format, level)
+	if lerr != nil {
+		log, _ = logging.New(stderr, "text", "info")
+		log.Warn("bad log flag; using text/info", "err", lerr)
+	}
+	if cfg != nil {
+		cfg.Version = agentVersion()
+		if w := config.PermissionWarning(path); w != "" {
+			log.Warn(w)
+		}
+		if f.dumpDir != "" {
+			cfg.Debug.DumpDir = f.dumpDir
+		}
+	}
+	return cfg, log, err
+}
+
+func checkConfig(f flags, stdout, stderr io.Writer) int {
+	path := config.ResolvePath(f.config, os.Getenv)
+	cfg, err := config.Load(path, os.Hostname)
+	if err != nil {
+		fmt.Fprintf(stderr, "config invalid: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return 1
+	}
+	if w := config.PermissionWarning(path); w != "" {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	fmt.Fprintf(stdout, "config ok: %s (host_id=%s topic=%s server=%s)\n", path, cfg.HostID, cfg.Topic, cfg.RedactedURL())
+	return 0
+}
+
+func daemon(f flags, stderr io.Writer) int {
+	cfg, log, err := loadConfig(f, stderr)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err != nil {
+		// As the Elixir agent did: stay up idle, so a package install with
+		// no config yet does not crash-loop; check-config exits non-zero.
+		log.Error("no config loaded; running idle until stopped", "err", err)
+		for s := range sigs {
+			if s != syscall.SIGHUP {
+				return 0
+			}
+		}
+	}
+	log.Info("starting", "version", cfg.Version, "host_id", cfg.HostID, "server", cfg.RedactedURL(), "config", cfg.Path)
+	tree, err := supervisor.Start(supervisor.Options{
+		Config: cfg, Log: log, Sources: sources.For,
+		SystemOptions: []actor.ConfigOption{logging.ActorSystemOption(log)},
+	})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				tree.Reopen()
+				continue
+			}
+			log.Info("stopping", "signal", s.String())
+			stopped := make(chan struct{})
+			go func() { tree.Stop(); close(stopped) }()
+			select {
+			case <-stopped:
+				log.Info("stopped")
+				return 0
+			case <-time.After(10 * time.Second):
+				log.Error("shutdown took longer than 10s; exiting anyway")
+				return 1
+			case s := <-sigs:
+				log.Error("second signal during shutdown; exiting now", "signal", s.String())
+				return 1
+			}
+		case <-tree.Done():
+			log.Error("process tree stopped", "err", tree.Err())
+			return 1
+		}
+	}
+}
+
+// once collects each cadence once, without connecting anywhere, and prints
+// each payload. The dump is written when enabled, as in the daemon.
+func once(f flags, stdout, stderr io.Writer) int {
+	cfg, log, err := loadConfig(f, stderr)
+	if err != nil {
+		log.Error("cannot load config", "err", err)
+		return 1
+	}
+	r := &runner.Runner{MaxOutput: cfg.Commands.MaxOutputBytes}
+	var h *dump.Handle
+	var sys *actor.ActorSystem
+	var wpid *actor.PID
+	if writer.Configure(cfg.Debug.DumpDir, log) {
+		sys = actor.NewActorSystem(logging.ActorSystemOption(log))
+		wpid = sys.Root.Spawn(writer.Props(cfg.Debug.DumpDir, log))
+		h = writer.NewHandle(sys.Root, wpid)
+		r.Dump = h
+	}
+	stats := &supervisor.Stats{Started: time.Now(), Collectors: map[string]*collector.Counters{}}
+	env := &supervisor.Env{Config: cfg, Runner: r, Dump: h, Stats: stats,
+		ReporterStatus: func(time.Duration) (*messages.Status, error) {
+			return nil, errors.New("not connected: once does not report")
+		}}
+	out := map[string]json.RawMessage{}
+	failed := false
+	for _, kind := range messages.Kinds {
+		s := collector.CollectOnce(kind, sources.For(kind, env), log)
+		body, err := payload.Encode(s)
+		if err != nil {
+			log.Error("cannot encode sample", "kind", kind, "err", err)
+			failed = true
+			continue
+		}
+		h.Sample(kind, time.Now(), payload.Indent(body))
+		out[kind] = body
+	}
+	if sys != nil {
+		if _, err := sys.Root.RequestFuture(wpid, &messages.Flush{}, 10*time.Second).Result(); err != nil {
+			log.Warn("dump flush failed", "err", err)
+		}
+		_ = sys.Root.PoisonFuture(wpid).Wait()
+		sys.Shutdown()
+	}
+	// One JSON document keyed by cadence (fast, medium, slow sort in
+	// cadence order), so `once | jq .fast.data.host` works.
+	doc, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		log.Error("encode output", "err", err)
+		return 1
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", doc); err != nil {
+		log.Error("write stdout", "err", err)
+		return 1
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
