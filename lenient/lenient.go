@@ -1,0 +1,179 @@
+// Package lenient has JSON number types for hostile command output: a value
+// that is a number on one host and a numeric string ("42", "1.00") or a
+// placeholder ("-") on another decodes without error, and anything that is
+// not a number becomes "unknown" (null) instead of failing the whole parse.
+package lenient
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Uint is a non-negative integer that may be unknown. Integers are parsed
+// from the literal, so 64-bit GUIDs stay exact (never through float64).
+type Uint struct {
+	V     uint64
+	Valid bool
+}
+
+// U returns a known Uint.
+func U(v uint64) Uint { return Uint{V: v, Valid: true} }
+
+// UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
+func (u *Uint) UnmarshalJSON(b []byte) error {
+	*u = ParseUint(literal(b))
+	return nil
+}
+
+// MarshalJSON writes the number, or null when unknown.
+func (u Uint) MarshalJSON() ([]byte, error) {
+	if !u.Valid {
+		return []byte("null"), nil
+	}
+	return strconv.AppendUint(nil, u.V, 10), nil
+}
+
+// ParseUint reads "123", "123.0", "1e3"; "-", "", "none" and negatives are unknown.
+func ParseUint(s string) Uint {
+	s = strings.TrimSpace(s)
+	if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return U(v)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || math.IsNaN(f) || f >= math.MaxUint64 {
+		return Uint{}
+	}
+	return U(uint64(f))
+}
+
+// Int is a signed integer that may be unknown.
+type Int struct {
+	V     int64
+	Valid bool
+}
+
+// UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
+func (i *Int) UnmarshalJSON(b []byte) error {
+	s := literal(b)
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*i = Int{V: v, Valid: true}
+		return nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && math.Abs(f) < math.MaxInt64 {
+		*i = Int{V: int64(f), Valid: true}
+		return nil
+	}
+	*i = Int{}
+	return nil
+}
+
+// MarshalJSON writes the number, or null when unknown.
+func (i Int) MarshalJSON() ([]byte, error) {
+	if !i.Valid {
+		return []byte("null"), nil
+	}
+	return strconv.AppendInt(nil, i.V, 10), nil
+}
+
+// Float is a number that may be unknown.
+type Float struct {
+	V     float64
+	Valid bool
+}
+
+// F returns a known Float.
+func F(v float64) Float { return Float{V: v, Valid: true} }
+
+// UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	*f = ParseFloat(literal(b))
+	return nil
+}
+
+// ParseFloat reads a decimal; "-", "", NaN and Inf are unknown.
+func ParseFloat(s string) Float {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return Float{}
+	}
+	return F(v)
+}
+
+// MarshalJSON writes the number, or null when unknown.
+func (f Float) MarshalJSON() ([]byte, error) {
+	if !f.Valid {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f.V)
+}
+
+// Bool is a flag that Proxmox writes as 0/1, true/false or "1".
+type Bool struct {
+	V     bool
+	Valid bool
+}
+
+// UnmarshalJSON accepts booleans, 0/1 and their string forms.
+func (b *Bool) UnmarshalJSON(data []byte) error {
+	switch literal(data) {
+	case "true", "1":
+		*b = Bool{V: true, Valid: true}
+	case "false", "0":
+		*b = Bool{V: false, Valid: true}
+	default:
+		*b = Bool{}
+	}
+	return nil
+}
+
+// MarshalJSON writes true/false, or null when unknown.
+func (b Bool) MarshalJSON() ([]byte, error) {
+	if !b.Valid {
+		return []byte("null"), nil
+	}
+	return strconv.AppendBool(nil, b.V), nil
+}
+
+// String is text that may arrive as a number (a VM named 100).
+type String string
+
+// UnmarshalJSON accepts strings and scalars; objects and arrays become "".
+func (s *String) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := json.Unmarshal(b, &v); err == nil {
+			*s = String(v)
+			return nil
+		}
+	}
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[' || string(b) == "null") {
+		*s = ""
+		return nil
+	}
+	*s = String(b)
+	return nil
+}
+
+// literal returns a JSON scalar's text: a string's contents, a number's
+// digits; "" for null, objects and arrays.
+func literal(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	switch b[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return ""
+		}
+		return s
+	case '{', '[', 'n':
+		return ""
+	}
+	return string(b)
+}
