@@ -7,11 +7,11 @@ import (
 
 func TestDecodeTable(t *testing.T) {
 	cases := []struct {
-		in   string
-		u    Uint
-		f    Float
-		b    Bool
-		s    String
+		in string
+		u  Uint
+		f  Float
+		b  Bool
+		s  String
 	}{
 		{`42`, U(42), F(42), Bool{}, "42"},
 		{`"42"`, U(42), F(42), Bool{}, "42"},
