@@ -46,7 +46,13 @@ type Runner struct {
 	Env []string
 
 	mu          sync.Mutex
-	outstanding map[string]time.Time
+	outstanding map[string]*claim
+}
+
+// claim is one started command line that has not been reaped yet.
+type claim struct {
+	since     time.Time
+	abandoned bool
 }
 
 // Result is what one call produced.
@@ -134,7 +140,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	line := strings.Join(append([]string{name}, args...), " ")
 	res := Result{Line: line}
 	key := name + "\x00" + strings.Join(args, "\x00")
-	if since, busy := r.claim(key); busy {
+	if since, busy := r.claimLine(key); busy {
 		res.Outcome = messages.Stuck
 		res.Reason = fmt.Sprintf("previous run still stuck (started %s ago); not starting another",
 			time.Since(since).Round(time.Second))
@@ -177,9 +183,9 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	select {
 	case waitErr = <-done:
 	case <-timer.C:
-		return r.kill(res, cmd, done, fmt.Sprintf("timed out after %s", timeout))
+		return r.kill(res, key, cmd, done, fmt.Sprintf("timed out after %s", timeout))
 	case <-ctx.Done():
-		return r.kill(res, cmd, done, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
+		return r.kill(res, key, cmd, done, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
 	}
 	res.Stdout, res.Stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
 	res.Truncated = stdout.truncated || stderr.truncated
@@ -207,7 +213,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 // for it to be reaped. A process in uninterruptible sleep ignores SIGKILL
 // until its I/O returns; it is abandoned, and its command line stays
 // claimed until the waiter goroutine finally sees it exit.
-func (r *Runner) kill(res Result, cmd *exec.Cmd, done <-chan error, reason string) Result {
+func (r *Runner) kill(res Result, key string, cmd *exec.Cmd, done <-chan error, reason string) Result {
 	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 	res.Outcome = messages.TimedOut
 	res.Reason = reason
@@ -217,6 +223,11 @@ func (r *Runner) kill(res Result, cmd *exec.Cmd, done <-chan error, reason strin
 	case <-done:
 	case <-grace.C:
 		res.Reason += fmt.Sprintf("; pid %d not reaped after SIGKILL, abandoned", cmd.Process.Pid)
+		r.mu.Lock()
+		if c, ok := r.outstanding[key]; ok {
+			c.abandoned = true
+		}
+		r.mu.Unlock()
 	}
 	return res
 }
@@ -231,16 +242,16 @@ func startFailure(res Result, err error) Result {
 	return res
 }
 
-func (r *Runner) claim(key string) (time.Time, bool) {
+func (r *Runner) claimLine(key string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if since, ok := r.outstanding[key]; ok {
-		return since, true
+	if c, ok := r.outstanding[key]; ok {
+		return c.since, true
 	}
 	if r.outstanding == nil {
-		r.outstanding = map[string]time.Time{}
+		r.outstanding = map[string]*claim{}
 	}
-	r.outstanding[key] = time.Now()
+	r.outstanding[key] = &claim{since: time.Now()}
 	return time.Time{}, false
 }
 
@@ -250,12 +261,26 @@ func (r *Runner) release(key string) {
 	r.mu.Unlock()
 }
 
-// Outstanding is how many started commands have not been reaped yet
-// (abandoned ones included): the self-report shows it.
+// Outstanding is how many started commands have not been reaped yet,
+// running or abandoned.
 func (r *Runner) Outstanding() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.outstanding)
+}
+
+// Stuck is how many commands were abandoned after SIGKILL and have still not
+// exited: the agent's self-report shows it, since it is a host health signal.
+func (r *Runner) Stuck() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.outstanding {
+		if c.abandoned {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *Runner) maxOutput() int {

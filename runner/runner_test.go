@@ -119,6 +119,9 @@ func TestUnreapableIsAbandonedAndNotRestarted(t *testing.T) {
 		t.Fatalf("Run blocked %s on an unreapable child", d)
 	}
 
+	if r.Stuck() != 1 {
+		t.Fatalf("Stuck() = %d, want 1", r.Stuck())
+	}
 	again := r.Run(context.Background(), 200*time.Millisecond, argv[0], argv[1:]...)
 	if again.Outcome != messages.Stuck || !strings.Contains(again.Err().Error(), "previous run still stuck") {
 		t.Fatalf("second run: %v %q", again.Outcome, again.Reason)

@@ -125,6 +125,9 @@ func ParseDisk(b []byte, exit int) (Disk, error) {
 		Device: string(r.Device.Name), Type: string(r.Device.Type), Protocol: string(r.Device.Protocol),
 		Model: string(r.ModelName), Serial: string(r.Serial), ExitStatus: exit, Problems: problems(exit),
 	}
+	if exit&BitCmdLine != 0 {
+		return d, fmt.Errorf("smartctl: command line not accepted (exit %d)%s", exit, firstMessage(r))
+	}
 	if exit&BitOpenFailed != 0 {
 		for _, m := range r.Smartctl.Messages {
 			if strings.Contains(strings.ToUpper(string(m.String)), "STANDBY") {

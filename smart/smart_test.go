@@ -3,6 +3,7 @@ package smart
 import (
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/proxmox-agent/proxmox-agent/lenient"
@@ -70,6 +71,10 @@ func TestParseDiskNVMeAndErrors(t *testing.T) {
 	}
 	if _, err := ParseDisk([]byte(`{"device":{"name":"/dev/sdz"},"smartctl":{"messages":[{"string":"No such device"}]}}`), BitOpenFailed); err == nil {
 		t.Error("open failure not an error")
+	}
+	if _, err := ParseDisk([]byte(`{"smartctl":{"messages":[{"string":"/dev/sdb: Unable to detect device type"}]}}`), BitCmdLine); err == nil ||
+		!strings.Contains(err.Error(), "Unable to detect") {
+		t.Errorf("exit bit 0: %v", err)
 	}
 	if _, err := ParseDisk(nil, BitOpenFailed); err == nil {
 		t.Error("empty output accepted")

@@ -1,14 +1,69 @@
 // Package sources wires the data sources into each cadence: which source
-// runs on fast, medium and slow, with which binary, path and timeout. The
-// parsing and reading live in their own packages; this file only assembles.
+// runs on fast, medium and slow, with which binary, path and timeout. Each
+// source lives in its own file and only runs commands or reads files; the
+// parsing is in zfs, pve, smart and procfs.
 package sources
 
 import (
+	"context"
+	"time"
+
 	"github.com/proxmox-agent/proxmox-agent/actors/collector"
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/procfs"
+	"github.com/proxmox-agent/proxmox-agent/runner"
 	"github.com/proxmox-agent/proxmox-agent/supervisor"
 )
 
-// For returns the sources of cadence kind.
+// Runner runs one command; *runner.Runner is the real one, tests use fakes.
+type Runner interface {
+	Run(ctx context.Context, timeout time.Duration, name string, args ...string) runner.Result
+}
+
+// slack is added to a source's timeout on top of its commands' timeouts:
+// the runner may wait up to its grace period to reap a killed child.
+const slack = runner.DefaultGrace + time.Second
+
+// For returns the sources of cadence kind, built from env.
 func For(kind string, env *supervisor.Env) []collector.Source {
+	return Build(kind, env.Config, env.Runner, procfs.FS{Root: env.Config.Proc.Root, Dump: env.Dump}, env)
+}
+
+// Build is For with the runner and proc root passed in, so tests point them
+// at fakes and testdata.
+func Build(kind string, cfg *config.Config, run Runner, fs procfs.FS, env *supervisor.Env) []collector.Source {
+	t := cfg.Timeouts
+	zpoolT, zfsT := config.Seconds(t.ZpoolSeconds), config.Seconds(t.ZfsSeconds)
+	pveshT, smartT := config.Seconds(t.PveshSeconds), config.Seconds(t.SmartctlSeconds)
+	switch kind {
+	case "fast":
+		pools := &ZFSPools{Run: run, Zpool: cfg.Commands.Zpool, Timeout: zpoolT, FS: fs, Loc: time.Local}
+		return []collector.Source{
+			{Name: "host", Timeout: 5 * time.Second, Collect: (&Host{FS: fs}).Collect},
+			{Name: "zfs_pools", Timeout: 2*zpoolT + slack, Collect: pools.Collect},
+			{Name: "arc", Timeout: 5 * time.Second, Collect: (&ARC{FS: fs}).Collect},
+			{Name: "agent", Timeout: 5 * time.Second, Collect: (&Agent{Env: env, Version: cfg.Version}).Collect},
+		}
+	case "medium":
+		return []collector.Source{
+			{Name: "guests", Timeout: pveshT + slack, Collect: (&Guests{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
+			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Run: run, Zfs: cfg.Commands.Zfs, Timeout: zfsT}).Collect},
+		}
+	case "slow":
+		return []collector.Source{
+			{Name: "storage", Timeout: pveshT + slack, Collect: (&Storage{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
+			{Name: "disks", Timeout: 2*smartT + slack, Collect: (&Disks{Run: run, Smartctl: cfg.Commands.Smartctl, Timeout: smartT}).Collect},
+			{Name: "node", Timeout: pveshT + slack, Collect: (&Node{Run: run, Pvesh: cfg.Commands.Pvesh, Zfs: cfg.Commands.Zfs,
+				Node: cfg.Node, FS: fs, PveshTimeout: pveshT, ZfsTimeout: zfsT}).Collect},
+		}
+	}
 	return nil
+}
+
+// output returns stdout of a successful command, or its error.
+func output(res runner.Result) ([]byte, error) {
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	return res.Stdout, nil
 }

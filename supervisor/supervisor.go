@@ -46,6 +46,7 @@ type Env struct {
 	Runner *runner.Runner
 	Dump   *dump.Handle
 	Stats  *Stats
+	Log    *slog.Logger
 	// ReporterStatus asks the reporter for its status (from a goroutine,
 	// never from inside an actor's handler).
 	ReporterStatus func(timeout time.Duration) (*messages.Status, error)
@@ -217,7 +218,7 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		return fmt.Errorf("spawn reporter: %w", err)
 	}
 	t.Reporter = rep
-	env := &Env{Config: cfg, Runner: t.Runner, Dump: t.Dump, Stats: t.Stats, ReporterStatus: t.ReporterStatus}
+	env := &Env{Config: cfg, Runner: t.Runner, Dump: t.Dump, Stats: t.Stats, Log: log, ReporterStatus: t.ReporterStatus}
 	t.Collectors = map[string]*actor.PID{}
 	for _, kind := range messages.Kinds {
 		var sources []collector.Source

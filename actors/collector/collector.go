@@ -17,6 +17,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/proxmox-agent/proxmox-agent/messages"
+	"github.com/proxmox-agent/proxmox-agent/runner"
 	"github.com/proxmox-agent/proxmox-agent/statelog"
 )
 
@@ -79,6 +80,8 @@ type roundDone struct {
 	sample *messages.Sample
 	// panics lists sources that panicked: a bug, not a data problem.
 	panics []string
+	// errs are the sources' errors as returned, for state-change logging.
+	errs map[string]error
 }
 
 type collector struct {
@@ -88,6 +91,9 @@ type collector struct {
 	running bool
 	stopped atomic.Bool
 	skips   statelog.Tracker
+	// health follows each source so that a failure is logged when it starts
+	// and when it ends, not on every round.
+	health map[string]*statelog.Tracker
 }
 
 func (c *collector) Receive(ctx actor.Context) {
@@ -120,6 +126,7 @@ func (c *collector) Receive(ctx actor.Context) {
 		}
 		c.running = false
 		c.skips.OK(nil)
+		c.logHealth(m.errs)
 		if len(m.panics) > 0 {
 			// The sample went out with error entries; now let the supervisor
 			// see the fault, count it and restart this collector.
@@ -191,7 +198,9 @@ func (c *collector) round(at time.Time) *roundDone {
 
 	s := &messages.Sample{Kind: c.o.Kind, CollectedAt: at, Data: map[string]any{}}
 	var panics []string
+	errs := map[string]error{}
 	for r := range results {
+		errs[r.name] = r.err
 		if r.err != nil {
 			if s.Errors == nil {
 				s.Errors = map[string]string{}
@@ -205,7 +214,38 @@ func (c *collector) round(at time.Time) *roundDone {
 		s.Data[r.name] = r.data
 	}
 	sort.Strings(panics)
-	return &roundDone{sample: s, panics: panics}
+	return &roundDone{sample: s, panics: panics, errs: errs}
+}
+
+// healthEvery is how often a source that keeps failing is mentioned again.
+const healthEvery = time.Hour
+
+// logHealth logs each source's state changes: a missing binary once at
+// info (not a ZFS or not a Proxmox host is normal), other failures once at
+// warn, and the recovery at info.
+func (c *collector) logHealth(errs map[string]error) {
+	if c.health == nil {
+		c.health = map[string]*statelog.Tracker{}
+	}
+	now := time.Now()
+	for name, err := range errs {
+		tr := c.health[name]
+		if tr == nil {
+			tr = &statelog.Tracker{Every: healthEvery}
+			c.health[name] = tr
+		}
+		if err == nil {
+			tr.OK(func(n uint64) { c.o.Log.Info("source recovered", "source", name, "failed_rounds", n) })
+			continue
+		}
+		tr.Fail(now, func(suppressed uint64) {
+			if runner.NotFound(err) {
+				c.o.Log.Info("source not present on this host", "source", name, "err", err)
+				return
+			}
+			c.o.Log.Warn("source failing", "source", name, "err", err, "failed_rounds_since_last_log", suppressed)
+		})
+	}
 }
 
 // runSource waits for one source up to its timeout. The source itself runs

@@ -3,8 +3,11 @@ package collector
 import (
 	"context"
 	"errors"
+	"github.com/proxmox-agent/proxmox-agent/runner"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,5 +197,66 @@ func TestSourcePanicBecomesErrorEntryThenActorFailure(t *testing.T) {
 	}
 	if counts.Panics.Load() < 1 || counts.Rounds.Load() < 2 {
 		t.Fatalf("counters %d panics %d rounds", counts.Panics.Load(), counts.Rounds.Load())
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A missing binary is logged once at info, not every round; a failure that
+// ends is logged as recovered once.
+func TestSourceHealthLoggedOnChangeOnly(t *testing.T) {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
+	defer sys.Shutdown()
+	var logs lockedBuf
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	samples := make(chan *messages.Sample, 100)
+	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if s, ok := ctx.Message().(*messages.Sample); ok {
+			samples <- s
+		}
+	}))
+	var round atomic.Int32
+	r := &runner.Runner{}
+	pid := sys.Root.Spawn(Props(Options{Kind: "fast", Interval: 5 * time.Millisecond, Reporter: rep, Log: log,
+		Sources: []Source{
+			{Name: "zfs_pools", Timeout: time.Second, Collect: func(ctx context.Context) (any, error) {
+				return nil, r.Run(ctx, time.Second, "/nonexistent/zpool", "status").Err()
+			}},
+			{Name: "flaky", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+				if round.Add(1) <= 3 {
+					return nil, errors.New("boom")
+				}
+				return 1, nil
+			}},
+		}}))
+	defer func() { sys.Root.PoisonFuture(pid).Wait() }()
+	for i := 0; i < 8; i++ {
+		<-samples
+	}
+	sys.Root.PoisonFuture(pid).Wait()
+	out := logs.String()
+	if n := strings.Count(out, "source not present on this host"); n != 1 || !strings.Contains(out, "level=INFO msg=\"source not present") {
+		t.Errorf("not-present logged %d times:\n%s", n, out)
+	}
+	if n := strings.Count(out, "source failing"); n != 1 {
+		t.Errorf("failing logged %d times:\n%s", n, out)
+	}
+	if n := strings.Count(out, "source recovered"); n != 1 || !strings.Contains(out, "failed_rounds=3") {
+		t.Errorf("recovery logged %d times:\n%s", n, out)
 	}
 }

@@ -226,7 +226,7 @@ func once(f flags, stdout, stderr io.Writer) int {
 		r.Dump = h
 	}
 	stats := &supervisor.Stats{Started: time.Now(), Collectors: map[string]*collector.Counters{}}
-	env := &supervisor.Env{Config: cfg, Runner: r, Dump: h, Stats: stats,
+	env := &supervisor.Env{Config: cfg, Runner: r, Dump: h, Stats: stats, Log: log,
 		ReporterStatus: func(time.Duration) (*messages.Status, error) {
 			return nil, errors.New("not connected: once does not report")
 		}}
