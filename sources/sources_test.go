@@ -50,16 +50,16 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 		"zpool status -j --json-flat-vdevs --json-int": "zpool-status.json",
 		"zpool list -j --json-int":                     "zpool-list.json",
 		"zpool status -p":                              "zpool-status-degraded-p.txt",
-		"zpool list -H -p -o " + "name,size,alloc,free,frag,cap,dedup,health": "zpool-list-Hp.txt",
+		"zpool list -H -p -o " + "name,size,alloc,free,frag,cap,dedup,health":                "zpool-list-Hp.txt",
 		"zfs list -j --json-int -t filesystem,volume -o name,used,avail,refer,compressratio": "zfs-list-datasets.json",
-		"zfs list -H -p -t filesystem,volume -o name,type,used,avail,refer,compressratio":   "zfs-list-datasets-Hp.txt",
+		"zfs list -H -p -t filesystem,volume -o name,type,used,avail,refer,compressratio":    "zfs-list-datasets-Hp.txt",
 		"zfs version": "zfs-version.txt",
-		"pvesh get /cluster/resources --output-format json":    "pvesh-cluster-resources.json",
-		"pvesh get /nodes/pve1/storage --output-format json":   "pvesh-nodes-storage.json",
-		"pvesh get /nodes/pve1/version --output-format json":   "pvesh-nodes-version.json",
-		"smartctl --scan -j":                                   "smartctl-scan.json",
-		"smartctl -j -a -n standby -d sat /dev/sda":            "smartctl-a-sata-ssd.json",
-		"smartctl -j -a -n standby -d sat /dev/sdc":            "smartctl-a-hdd-standby.json",
+		"pvesh get /cluster/resources --output-format json":  "pvesh-cluster-resources.json",
+		"pvesh get /nodes/pve1/storage --output-format json": "pvesh-nodes-storage.json",
+		"pvesh get /nodes/pve1/version --output-format json": "pvesh-nodes-version.json",
+		"smartctl --scan -j":                        "smartctl-scan.json",
+		"smartctl -j -a -n standby -d sat /dev/sda": "smartctl-a-sata-ssd.json",
+		"smartctl -j -a -n standby -d sat /dev/sdc": "smartctl-a-hdd-standby.json",
 	}[line]
 	if f.zfs22 && strings.Contains(line, " -j") && !strings.HasPrefix(line, "smartctl") {
 		res.Outcome, res.ExitCode = messages.NonZero, 2
@@ -317,4 +317,3 @@ func BenchmarkFastRound(b *testing.B) {
 		b.Fatalf("%d rounds had errors", failures.Load())
 	}
 }
-
