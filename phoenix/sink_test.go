@@ -1,0 +1,95 @@
+package phoenix_test
+
+import (
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/proxmox-agent/proxmox-agent/phoenix"
+	"github.com/proxmox-agent/proxmox-agent/sink"
+)
+
+type counter struct {
+	connected, joined, disconnected, replied atomic.Int64
+}
+
+func (c *counter) Connected(uint64)                      { c.connected.Add(1) }
+func (c *counter) Joined(uint64)                         { c.joined.Add(1) }
+func (c *counter) JoinRefused(uint64, string)            {}
+func (c *counter) Left(uint64, string)                   {}
+func (c *counter) Disconnected(uint64, error)            { c.disconnected.Add(1) }
+func (c *counter) Written(uint64, string)                {}
+func (c *counter) Replied(uint64, string, phoenix.Reply) { c.replied.Add(1) }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// 100 reconnects against the sink, then Close: no goroutine of the client
+// (or the sink) is left behind.
+func TestNoGoroutineLeakAcross100Reconnects(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s := sink.New("tok")
+	s.Faults.DropEvery = 2 // join, one push, then the connection is cut
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	h := &counter{}
+	c, err := phoenix.New(phoenix.Options{URL: s.URL(), Token: "tok", Topic: "agent:leak", Handler: h,
+		Reconnect: []time.Duration{time.Millisecond}, Jitter: func(d time.Duration) time.Duration { return d }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	go func() {
+		for h.disconnected.Load() < 100 {
+			c.Push("metric:fast", json.RawMessage(`{"data":{}}`))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	waitFor(t, "100 reconnects", func() bool { return h.connected.Load() >= 101 })
+	c.Close()
+	s.Stop()
+	if h.joined.Load() < 100 {
+		t.Errorf("only %d joins over %d connections", h.joined.Load(), h.connected.Load())
+	}
+}
+
+// Against the sink: pushes are acknowledged, heartbeats answered, a refused
+// join is retried, and a bad token is a 403.
+func TestAgainstSink(t *testing.T) {
+	s := sink.New("tok")
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	h := &counter{}
+	c, _ := phoenix.New(phoenix.Options{URL: s.URL(), Token: "tok", Topic: "agent:x", Handler: h, Heartbeat: 20 * time.Millisecond})
+	c.Start()
+	defer c.Close()
+	waitFor(t, "join", func() bool { return h.joined.Load() == 1 })
+	for i := 0; i < 10; i++ {
+		if _, _, err := c.Push("metric:fast", json.RawMessage(`{"n":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "10 replies", func() bool { return h.replied.Load() == 10 })
+	waitFor(t, "heartbeats", func() bool { return s.Heartbeats.Load() >= 3 })
+	if got := len(s.Samples()); got != 10 {
+		t.Errorf("sink recorded %d", got)
+	}
+	if h.disconnected.Load() != 0 {
+		t.Errorf("answered heartbeats still disconnected")
+	}
+}
