@@ -66,6 +66,8 @@ type Options struct {
 	Window      time.Duration
 	// Intervals override the config's cadences by kind (tests, benchmarks).
 	Intervals map[string]time.Duration
+	// Reconnect overrides the reporter's reconnect schedule (tests).
+	Reconnect []time.Duration
 	// ActorSystem options (tests pass logger and dead-letter settings).
 	SystemOptions []actor.ConfigOption
 }
@@ -211,6 +213,12 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		t.Runner.Dump = t.Dump
 	}
 	rep, err := ctx.SpawnNamed(reporter.Props(reporter.Options{
+		Server: reporter.Server{
+			URL: cfg.ServerURL, Token: cfg.Token, Topic: cfg.Topic, HostID: cfg.HostID, Version: cfg.Version,
+			Heartbeat:    config.Seconds(cfg.Reporter.HeartbeatSeconds),
+			ReplyTimeout: config.Seconds(cfg.Reporter.ReplyTimeoutSeconds),
+			CAFile:       cfg.TLS.CAFile, Insecure: cfg.TLS.InsecureSkipVerify, Reconnect: r.o.Reconnect,
+		},
 		Dump: t.Dump, Log: log,
 		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,
 	}), "reporter")

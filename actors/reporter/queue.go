@@ -4,72 +4,101 @@ import "time"
 
 // Item is one encoded sample waiting to be delivered.
 type Item struct {
+	Seq         uint64
 	Kind        string
 	CollectedAt time.Time
 	Body        []byte
+
+	// Set while the item is on the wire in connection generation Gen.
+	Ref    string
+	Gen    uint64
+	SentAt time.Time
+	done   bool
 }
 
-// Queue holds samples in arrival order, bounded by count and bytes. When a
-// new item does not fit, the oldest are dropped: recent state is worth more
-// to an operator than state from hours ago.
+// Sent reports whether the item is in flight.
+func (it *Item) Sent() bool { return it.Ref != "" }
+
+// Queue holds samples in arrival order until they are delivered, bounded by
+// count and bytes. When a new item does not fit, the oldest are dropped:
+// recent state is worth more to an operator than state from hours ago.
+// Items can be completed out of order (acks); the front is trimmed lazily.
 type Queue struct {
 	MaxItems int
 	MaxBytes int
 
-	items   []Item
-	head    int
+	items   []*Item
+	live    int
 	bytes   int
 	dropped uint64
 }
 
-// Push appends it, dropping the oldest items until both bounds hold. It
-// returns how many were dropped. An item larger than MaxBytes on its own is
+// Push appends it, dropping the oldest items until both bounds hold, and
+// returns the items dropped. An item larger than MaxBytes on its own is
 // still kept (alone) rather than lost.
-func (q *Queue) Push(it Item) int {
+func (q *Queue) Push(it *Item) []*Item {
 	q.items = append(q.items, it)
+	q.live++
 	q.bytes += len(it.Body)
-	n := 0
-	for q.Len() > 1 && (q.Len() > q.MaxItems || q.bytes > q.MaxBytes) {
-		q.PopFront()
-		n++
+	var dropped []*Item
+	for q.live > 1 && (q.live > q.MaxItems || q.bytes > q.MaxBytes) {
+		old := q.front()
+		q.Done(old)
+		dropped = append(dropped, old)
 	}
-	q.dropped += uint64(n)
-	return n
+	q.dropped += uint64(len(dropped))
+	return dropped
 }
 
-// Len is the number of items queued.
-func (q *Queue) Len() int { return len(q.items) - q.head }
+// Done removes it (delivered, or dropped); a second call is a no-op.
+func (q *Queue) Done(it *Item) {
+	if it.done {
+		return
+	}
+	it.done = true
+	q.live--
+	q.bytes -= len(it.Body)
+	q.trim()
+}
 
-// Bytes is the total body size queued.
+func (q *Queue) front() *Item {
+	q.trim()
+	if len(q.items) == 0 {
+		return nil
+	}
+	return q.items[0]
+}
+
+// trim drops completed items from the front, compacting now and then so
+// memory follows the depth.
+func (q *Queue) trim() {
+	i := 0
+	for i < len(q.items) && q.items[i].done {
+		q.items[i] = nil
+		i++
+	}
+	if i > 0 {
+		q.items = q.items[i:]
+	}
+	if cap(q.items) > 256 && len(q.items) < cap(q.items)/4 {
+		q.items = append([]*Item(nil), q.items...)
+	}
+}
+
+// Each calls fn for every live item, oldest first, until fn returns false.
+func (q *Queue) Each(fn func(*Item) bool) {
+	for _, it := range q.items {
+		if !it.done && !fn(it) {
+			return
+		}
+	}
+}
+
+// Len is the number of items not yet delivered.
+func (q *Queue) Len() int { return q.live }
+
+// Bytes is the total body size not yet delivered.
 func (q *Queue) Bytes() int { return q.bytes }
 
 // Dropped counts items lost to overflow since the queue was made.
 func (q *Queue) Dropped() uint64 { return q.dropped }
-
-// Front returns the oldest item.
-func (q *Queue) Front() (Item, bool) {
-	if q.Len() == 0 {
-		return Item{}, false
-	}
-	return q.items[q.head], true
-}
-
-// At returns the i-th oldest item (0 = front).
-func (q *Queue) At(i int) Item { return q.items[q.head+i] }
-
-// PopFront removes and returns the oldest item.
-func (q *Queue) PopFront() (Item, bool) {
-	if q.Len() == 0 {
-		return Item{}, false
-	}
-	it := q.items[q.head]
-	q.items[q.head] = Item{}
-	q.head++
-	q.bytes -= len(it.Body)
-	// Compact once the dead prefix dominates, so memory follows the depth.
-	if q.head > 64 && q.head*2 > len(q.items) {
-		q.items = append([]Item(nil), q.items[q.head:]...)
-		q.head = 0
-	}
-	return it, true
-}

@@ -5,8 +5,14 @@ import (
 	"testing"
 )
 
-func item(i, size int) Item {
-	return Item{Kind: fmt.Sprint(i), Body: make([]byte, size)}
+func item(i, size int) *Item {
+	return &Item{Seq: uint64(i), Kind: fmt.Sprint(i), Body: make([]byte, size)}
+}
+
+func kinds(q *Queue) []string {
+	var got []string
+	q.Each(func(it *Item) bool { got = append(got, it.Kind); return true })
+	return got
 }
 
 func TestQueueBounds(t *testing.T) {
@@ -29,10 +35,7 @@ func TestQueueBounds(t *testing.T) {
 			for i, s := range c.sizes {
 				q.Push(item(i, s))
 			}
-			var got []string
-			for i := 0; i < q.Len(); i++ {
-				got = append(got, q.At(i).Kind)
-			}
+			got := kinds(&q)
 			if fmt.Sprint(got) != fmt.Sprint(c.wantKinds) || q.Dropped() != c.wantDropped || q.Bytes() != c.wantBytes {
 				t.Fatalf("kinds %v dropped %d bytes %d; want %v %d %d", got, q.Dropped(), q.Bytes(), c.wantKinds, c.wantDropped, c.wantBytes)
 			}
@@ -40,25 +43,45 @@ func TestQueueBounds(t *testing.T) {
 	}
 }
 
-func TestQueueFIFOAcrossCompaction(t *testing.T) {
+func TestQueueOutOfOrderDone(t *testing.T) {
 	q := Queue{MaxItems: 1000, MaxBytes: 1 << 20}
-	next := 0
-	for round := 0; round < 50; round++ {
-		for i := 0; i < 30; i++ {
-			q.Push(Item{Kind: fmt.Sprint(round*30 + i), Body: []byte{1}})
-		}
-		for i := 0; i < 25; i++ {
-			it, ok := q.PopFront()
-			if !ok || it.Kind != fmt.Sprint(next) {
-				t.Fatalf("popped %q, want %d", it.Kind, next)
-			}
-			next++
-		}
+	var items []*Item
+	for i := 0; i < 600; i++ {
+		it := item(i, 1)
+		items = append(items, it)
+		q.Push(it)
 	}
-	if q.Len() != 250 || q.Bytes() != 250 {
+	// Complete every odd item, then the evens in reverse.
+	for i := 1; i < 600; i += 2 {
+		q.Done(items[i])
+	}
+	q.Done(items[1]) // idempotent
+	if q.Len() != 300 || q.Bytes() != 300 {
 		t.Fatalf("len %d bytes %d", q.Len(), q.Bytes())
 	}
-	if _, ok := (&Queue{}).PopFront(); ok {
-		t.Fatal("pop from empty queue")
+	if k := kinds(&q); k[0] != "0" || k[1] != "2" || len(k) != 300 {
+		t.Fatalf("order %v", k[:3])
+	}
+	for i := 598; i >= 0; i -= 2 {
+		q.Done(items[i])
+	}
+	if q.Len() != 0 || q.Bytes() != 0 || len(q.items) != 0 {
+		t.Fatalf("not empty: %d %d %d", q.Len(), q.Bytes(), len(q.items))
+	}
+	q.Push(item(1000, 3))
+	if k := kinds(&q); len(k) != 1 || k[0] != "1000" {
+		t.Fatalf("%v", k)
+	}
+}
+
+// BenchmarkQueueMemoryPerSample reports the queue's own overhead per queued
+// sample (the body is counted separately in queue_bytes).
+func BenchmarkQueueMemoryPerSample(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		q := Queue{MaxItems: 2000, MaxBytes: 1 << 30}
+		for i := 0; i < 2000; i++ {
+			q.Push(&Item{Seq: uint64(i)})
+		}
 	}
 }
