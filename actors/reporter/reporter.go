@@ -407,4 +407,3 @@ func tlsConfig(caFile string, insecure bool) (*tls.Config, error) {
 }
 
 func redact(raw string) string { return config.RedactURL(raw) }
-
