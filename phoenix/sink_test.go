@@ -2,6 +2,8 @@ package phoenix_test
 
 import (
 	"encoding/json"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,3 +95,52 @@ func TestAgainstSink(t *testing.T) {
 		t.Errorf("answered heartbeats still disconnected")
 	}
 }
+
+// The measured reconnect delays follow slipstream's schedule plus jitter
+// while the server stays away: attempt n waits at least Step(n) and less
+// than Step(n)*1.5+JitterSpread (plus scheduling slack).
+func TestReconnectDelaysFollowScheduleWithJitter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every dial is refused at once
+	h := &timing{}
+	c, _ := phoenix.New(phoenix.Options{URL: "ws://" + addr + "/socket/websocket", Token: "tok", Topic: "agent:t", Handler: h})
+	c.Start()
+	defer c.Close()
+	waitFor(t, "7 failed dials", func() bool { return len(h.failures()) >= 7 })
+	f := h.failures()
+	for n := 0; n < 6; n++ {
+		d := f[n+1].Sub(f[n])
+		step := phoenix.Step(phoenix.ReconnectSchedule, n)
+		hi := step + step/2 + phoenix.JitterSpread + 100*time.Millisecond
+		t.Logf("attempt %d: schedule %s, measured %s", n, step, d.Round(time.Millisecond))
+		if d < step || d > hi {
+			t.Errorf("attempt %d waited %s, want [%s, %s)", n, d, step, hi)
+		}
+	}
+}
+
+type timing struct {
+	mu   sync.Mutex
+	fail []time.Time
+}
+
+func (h *timing) Disconnected(uint64, error) {
+	h.mu.Lock()
+	h.fail = append(h.fail, time.Now())
+	h.mu.Unlock()
+}
+func (h *timing) failures() []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Time(nil), h.fail...)
+}
+func (h *timing) Connected(uint64)                      {}
+func (h *timing) Joined(uint64)                         {}
+func (h *timing) JoinRefused(uint64, string)            {}
+func (h *timing) Left(uint64, string)                   {}
+func (h *timing) Written(uint64, string)                {}
+func (h *timing) Replied(uint64, string, phoenix.Reply) {}

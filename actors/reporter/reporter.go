@@ -137,13 +137,13 @@ type reporter struct {
 	pushed, acked     uint64
 	last              string
 
-	drops, dial, errReplies statelog.Tracker
+	drops, dial, errReplies, refusals statelog.Tracker
 }
 
 func (r *reporter) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		r.drops.Every, r.dial.Every, r.errReplies.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute
+		r.drops.Every, r.dial.Every, r.errReplies.Every, r.refusals.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute
 		r.start(ctx)
 	case *actor.Restarting, *actor.Stopping:
 		r.stop()
@@ -159,11 +159,15 @@ func (r *reporter) Receive(ctx actor.Context) {
 		r.o.Log.Info("connected", "server", redact(r.o.Server.URL))
 	case *evJoined:
 		r.joined, r.gen = true, m.gen
+		r.refusals.OK(nil)
 		r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.q.Len())
 		r.pump()
 	case *evJoinRefused:
 		r.last = "join refused: " + m.reason
-		r.o.Log.Warn("join refused; will rejoin", "topic", r.o.Server.Topic, "reason", m.reason)
+		r.refusals.Fail(time.Now(), func(suppressed uint64) {
+			r.o.Log.Warn("join refused; will rejoin with backoff", "topic", r.o.Server.Topic, "reason", m.reason,
+				"refusals_since_last_log", suppressed)
+		})
 	case *evLeft:
 		r.lost("channel left: " + m.reason)
 	case *evDisconnected:

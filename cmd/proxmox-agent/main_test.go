@@ -180,8 +180,13 @@ func (w *lineWatcher) all() string {
 
 func startAgent(t *testing.T, args ...string) (*exec.Cmd, *lineWatcher) {
 	t.Helper()
+	return startAgentEnv(t, nil, args...)
+}
+
+func startAgentEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, *lineWatcher) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "AGENT_CONFIG=")
+	cmd.Env = append(append(os.Environ(), "AGENT_CONFIG="), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
