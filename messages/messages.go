@@ -98,3 +98,11 @@ type Status struct {
 	Acked      uint64
 	LastError  string
 }
+
+// Ping asks an actor to answer *Pong from its mailbox: the supervisor's
+// liveness check behind the systemd watchdog. An actor whose handler is
+// wedged cannot answer.
+type Ping struct{}
+
+// Pong answers Ping.
+type Pong struct{}

@@ -262,6 +262,35 @@ func (t *Tree) ReporterStatus(timeout time.Duration) (*messages.Status, error) {
 	return st, nil
 }
 
+// Alive asks every child to answer a Ping within timeout and returns an
+// error naming the first that did not: a wedged mailbox (a handler stuck on
+// a lock or a blocking call) cannot answer. The systemd watchdog is fed only
+// while this succeeds.
+func (t *Tree) Alive(timeout time.Duration) error {
+	select {
+	case <-t.done:
+		return errors.New("process tree stopped")
+	default:
+	}
+	pids := []*actor.PID{t.Reporter}
+	if t.Writer != nil {
+		pids = append(pids, t.Writer)
+	}
+	for _, k := range messages.Kinds {
+		pids = append(pids, t.Collectors[k])
+	}
+	futures := make([]*actor.Future, len(pids))
+	for i, pid := range pids {
+		futures[i] = t.System.Root.RequestFuture(pid, &messages.Ping{}, timeout)
+	}
+	for i, f := range futures {
+		if _, err := f.Result(); err != nil {
+			return fmt.Errorf("%s did not answer within %s: %w", pids[i].Id, timeout, err)
+		}
+	}
+	return nil
+}
+
 // Flush waits until every dump entry sent so far is on disk (no-op when the
 // dump is off).
 func (t *Tree) Flush(timeout time.Duration) error {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"github.com/proxmox-agent/proxmox-agent/messages"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -222,4 +223,35 @@ func TestReporterStatusAfterStopFails(t *testing.T) {
 	} else if errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
+}
+
+// Alive succeeds while every child's mailbox answers, and fails naming the
+// child whose handler is wedged.
+func TestAliveDetectsWedgedChild(t *testing.T) {
+	block := make(chan struct{})
+	tree := startTree(t, Options{Intervals: fastIntervals(time.Hour)})
+	if err := tree.Alive(time.Second); err != nil {
+		t.Fatalf("healthy tree: %v", err)
+	}
+	// Wedge the reporter: its handler blocks inside a request it serves.
+	tree.System.Root.Send(tree.Reporter, &messages.Sample{Kind: "fast", Data: map[string]any{"x": wedge(block)}})
+	err := tree.Alive(200 * time.Millisecond)
+	close(block)
+	if err == nil || !strings.Contains(err.Error(), "reporter") {
+		t.Fatalf("wedged reporter not detected: %v", err)
+	}
+	eventually(t, "recovery", func() bool { return tree.Alive(time.Second) == nil })
+	tree.Stop()
+	if tree.Alive(time.Second) == nil {
+		t.Fatal("a stopped tree reported alive")
+	}
+}
+
+// wedge is a value whose JSON encoding blocks until release is closed: it
+// holds the reporter's handler the way a stuck call would.
+type wedge chan struct{}
+
+func (w wedge) MarshalJSON() ([]byte, error) {
+	<-w
+	return []byte("0"), nil
 }

@@ -132,6 +132,8 @@ func (c *collector) Receive(ctx actor.Context) {
 			// see the fault, count it and restart this collector.
 			panic(fmt.Sprintf("collector %s: source panicked: %v", c.o.Kind, m.panics))
 		}
+	case *messages.Ping:
+		ctx.Respond(&messages.Pong{})
 	case *actor.Restarting, *actor.Stopping:
 		c.stop()
 	}

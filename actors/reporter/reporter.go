@@ -150,6 +150,8 @@ func (r *reporter) Receive(ctx actor.Context) {
 	case *messages.Sample:
 		r.enqueue(m)
 		r.pump()
+	case *messages.Ping:
+		ctx.Respond(&messages.Pong{})
 	case *messages.StatusRequest:
 		ctx.Respond(&messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: r.q.Len(),
 			QueueBytes: r.q.Bytes(), Dropped: r.q.Dropped(), Pushed: r.pushed, Acked: r.acked, LastError: r.last})

@@ -81,6 +81,8 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *messages.Flush:
 		ctx.Respond(&messages.FlushDone{Err: w.lastErr})
 		w.lastErr = nil
+	case *messages.Ping:
+		ctx.Respond(&messages.Pong{})
 	case *messages.Reopen:
 		w.close()
 		w.open()

@@ -31,7 +31,9 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/messages"
 	"github.com/proxmox-agent/proxmox-agent/payload"
 	"github.com/proxmox-agent/proxmox-agent/runner"
+	"github.com/proxmox-agent/proxmox-agent/sdnotify"
 	"github.com/proxmox-agent/proxmox-agent/sources"
+	"github.com/proxmox-agent/proxmox-agent/statelog"
 	"github.com/proxmox-agent/proxmox-agent/supervisor"
 )
 
@@ -179,6 +181,12 @@ func daemon(f flags, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	notify := sdnotify.FromEnv(os.Getenv)
+	if err := notify.Send(sdnotify.Ready); err != nil {
+		log.Warn("cannot tell systemd we are ready", "err", err)
+	}
+	stopWatchdog := watchdog(tree, notify, log)
+	defer stopWatchdog()
 	for {
 		select {
 		case s := <-sigs:
@@ -187,6 +195,7 @@ func daemon(f flags, stderr io.Writer) int {
 				continue
 			}
 			log.Info("stopping", "signal", s.String())
+			_ = notify.Send(sdnotify.Stopping)
 			stopped := make(chan struct{})
 			go func() { tree.Stop(); close(stopped) }()
 			select {
@@ -205,6 +214,42 @@ func daemon(f flags, stderr io.Writer) int {
 			return 1
 		}
 	}
+}
+
+// watchdog feeds systemd's watchdog at half its interval, but only while
+// every actor of the tree answers a ping: a wedged tree stops the pings and
+// systemd restarts the service. It returns a function that stops feeding.
+func watchdog(tree *supervisor.Tree, notify sdnotify.Notifier, log *slog.Logger) func() {
+	interval, ok := sdnotify.WatchdogInterval(os.Getenv)
+	if !ok || !notify.Enabled() {
+		return func() {}
+	}
+	log.Info("systemd watchdog enabled", "interval", interval)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		var sick statelog.Tracker
+		sick.Every = 10 * time.Minute
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := tree.Alive(interval / 4); err != nil {
+					sick.Fail(time.Now(), func(uint64) {
+						log.Error("not feeding the systemd watchdog: process tree unresponsive", "err", err)
+					})
+					continue
+				}
+				sick.OK(func(uint64) { log.Info("process tree responsive again; feeding the watchdog") })
+				if err := notify.Send(sdnotify.Watchdog); err != nil {
+					log.Warn("watchdog ping failed", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // once collects each cadence once, without connecting anywhere, and prints

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,5 +253,52 @@ func TestJSONLogFormat(t *testing.T) {
 		if l != "" && !json.Valid([]byte(l)) {
 			t.Errorf("non-JSON log line: %s", l)
 		}
+	}
+}
+
+// Under systemd (NOTIFY_SOCKET and WATCHDOG_USEC set), the agent sends
+// READY=1 once the tree is up, WATCHDOG=1 while it is healthy, and
+// STOPPING=1 on SIGTERM.
+func TestSystemdNotifyAndWatchdog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	cmd, logs := startAgentEnv(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=400000"},
+		"run", "--config", writeConfig(t, goodConfig))
+	want := func(m string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case got := <-msgs:
+				if got == m {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s from the agent; log:\n%s", m, logs.all())
+			}
+		}
+	}
+	want("READY=1")
+	want("WATCHDOG=1")
+	want("WATCHDOG=1")
+	cmd.Process.Signal(syscall.SIGTERM)
+	want("STOPPING=1")
+	if code := waitExit(t, cmd, 5*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
