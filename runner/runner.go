@@ -53,6 +53,7 @@ type Runner struct {
 type claim struct {
 	since     time.Time
 	abandoned bool
+	pid       int
 }
 
 // Result is what one call produced.
@@ -142,7 +143,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	key := name + "\x00" + strings.Join(args, "\x00")
 	if since, busy := r.claimLine(key); busy {
 		res.Outcome = messages.Stuck
-		res.Reason = fmt.Sprintf("previous run still stuck (started %s ago); not starting another",
+		res.Reason = fmt.Sprintf("previous run still stuck (started %s ago, not reaped after SIGKILL); not starting another",
 			time.Since(since).Round(time.Second))
 		return res
 	}
@@ -171,10 +172,12 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 		return startFailure(res, err)
 	}
 	done := make(chan error, 1)
+	reaped := make(chan struct{})
 	released = true // from here the waiter goroutine releases the key
 	go func() {
 		done <- cmd.Wait()
 		r.release(key)
+		close(reaped)
 	}()
 
 	timer := time.NewTimer(timeout)
@@ -183,9 +186,9 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	select {
 	case waitErr = <-done:
 	case <-timer.C:
-		return r.kill(res, key, cmd, done, fmt.Sprintf("timed out after %s", timeout))
+		return r.kill(res, key, cmd, reaped, fmt.Sprintf("timed out after %s", timeout))
 	case <-ctx.Done():
-		return r.kill(res, key, cmd, done, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
+		return r.kill(res, key, cmd, reaped, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
 	}
 	res.Stdout, res.Stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
 	res.Truncated = stdout.truncated || stderr.truncated
@@ -209,26 +212,30 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	return res
 }
 
-// kill SIGKILLs the child's whole process group, then waits at most Grace
-// for it to be reaped. A process in uninterruptible sleep ignores SIGKILL
-// until its I/O returns; it is abandoned, and its command line stays
-// claimed until the waiter goroutine finally sees it exit.
-func (r *Runner) kill(res Result, key string, cmd *exec.Cmd, done <-chan error, reason string) Result {
+// kill SIGKILLs the child's whole process group and returns at once, so a
+// stuck command costs its caller no more than its timeout. A process in
+// uninterruptible sleep ignores SIGKILL until its I/O returns: if it is
+// still not reaped after Grace it is counted as abandoned (Stuck), and its
+// command line stays claimed until the waiter goroutine finally sees it exit.
+func (r *Runner) kill(res Result, key string, cmd *exec.Cmd, reaped <-chan struct{}, reason string) Result {
 	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 	res.Outcome = messages.TimedOut
-	res.Reason = reason
-	grace := time.NewTimer(r.grace())
-	defer grace.Stop()
-	select {
-	case <-done:
-	case <-grace.C:
-		res.Reason += fmt.Sprintf("; pid %d not reaped after SIGKILL, abandoned", cmd.Process.Pid)
-		r.mu.Lock()
-		if c, ok := r.outstanding[key]; ok {
-			c.abandoned = true
+	res.Reason = reason + "; process group killed"
+	pid, grace := cmd.Process.Pid, r.grace()
+	go func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-reaped:
+		case <-t.C:
+			r.mu.Lock()
+			if c, ok := r.outstanding[key]; ok {
+				c.abandoned = true
+				c.pid = pid
+			}
+			r.mu.Unlock()
 		}
-		r.mu.Unlock()
-	}
+	}()
 	return res
 }
 

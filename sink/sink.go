@@ -37,6 +37,10 @@ type Faults struct {
 	CloseCode  int
 	// IdleTimeout drops a socket without inbound data (Cowboy: 60 s).
 	IdleTimeout time.Duration
+	// MalformedAfter sends a frame that is not a v2 array after N frames
+	// received on each connection; OversizedAfter sends a 16 MiB frame.
+	MalformedAfter int
+	OversizedAfter int
 }
 
 // Sample is one recorded metric push.
@@ -59,6 +63,9 @@ type Server struct {
 	samples []Sample
 	conns   map[*websocket.Conn]bool
 	notify  chan struct{}
+
+	// ConnectTimes records when each websocket was accepted.
+	connectTimes []time.Time
 
 	Connects   atomic.Int64
 	Refused    atomic.Int64
@@ -108,6 +115,13 @@ func (s *Server) Stop() {
 	s.mu.Unlock()
 }
 
+// ConnectTimes returns when each connection was accepted.
+func (s *Server) ConnectTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.connectTimes...)
+}
+
 // Samples returns a copy of what was recorded.
 func (s *Server) Samples() []Sample {
 	s.mu.Lock()
@@ -152,6 +166,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.Connects.Add(1)
 	s.mu.Lock()
 	s.conns[conn] = true
+	s.connectTimes = append(s.connectTimes, time.Now())
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -248,6 +263,17 @@ func (s *Server) serve(conn *websocket.Conn) {
 					st.send(reply(f, status, map[string]any{}))
 				}()
 			}
+		}
+		if s.Faults.MalformedAfter > 0 && n == s.Faults.MalformedAfter {
+			st.wmu.Lock()
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"this is":"not a v2 frame"}`))
+			st.wmu.Unlock()
+		}
+		if s.Faults.OversizedAfter > 0 && n == s.Faults.OversizedAfter {
+			big := append(append([]byte(`[null,null,"phoenix","x","`), make([]byte, 16<<20)...), '"', ']')
+			st.wmu.Lock()
+			_ = conn.WriteMessage(websocket.TextMessage, big)
+			st.wmu.Unlock()
 		}
 		if s.Faults.DropEvery > 0 && n%s.Faults.DropEvery == 0 {
 			conn.UnderlyingConn().Close()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,7 +63,9 @@ type writer struct {
 	cmds *os.File
 	smps *os.File
 	buf  []byte
-	fail statelog.Tracker
+	// fail follows each file on its own: a full disk under one file must
+	// not be "recovered" by a good write to the other.
+	fail map[string]*statelog.Tracker
 	// lastErr is reported by the next Flush, then cleared.
 	lastErr error
 }
@@ -70,7 +73,9 @@ type writer struct {
 func (w *writer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		w.fail.Every = warnEvery
+		w.fail = map[string]*statelog.Tracker{
+			CommandsFile: {Every: warnEvery}, SamplesFile: {Every: warnEvery},
+		}
 		w.open()
 	case *messages.CommandRecord:
 		w.buf = dump.AppendCommand(w.buf[:0], m)
@@ -104,33 +109,48 @@ func (w *writer) open() {
 func (w *writer) openFile(name string) *os.File {
 	f, err := os.OpenFile(filepath.Join(w.dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		w.failed(err)
+		w.failed(name, err)
 		return nil
 	}
 	return f
+}
+
+// unlinked reports whether f's file was removed (the dump directory deleted
+// by hand): writing on would go nowhere an operator can read.
+func unlinked(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Nlink == 0
 }
 
 // write appends w.buf to *fp, opening the file first if an earlier open
 // failed (the directory may have come back). A failure is logged rate-limited
 // and the entry is dropped: the dump must never stop the agent.
 func (w *writer) write(fp **os.File, name string) {
+	if *fp != nil && unlinked(*fp) {
+		(*fp).Close()
+		*fp = nil
+	}
 	if *fp == nil {
 		if *fp = w.openFile(name); *fp == nil {
 			return
 		}
 	}
 	if _, err := (*fp).Write(w.buf); err != nil {
-		w.failed(err)
+		w.failed(name, err)
 		return
 	}
-	w.fail.OK(func(n uint64) { w.log.Info("dump writes recovered", "dir", w.dir, "failures", n) })
+	w.fail[name].OK(func(n uint64) { w.log.Info("dump writes recovered", "file", name, "dir", w.dir, "failures", n) })
 }
 
-func (w *writer) failed(err error) {
+func (w *writer) failed(name string, err error) {
 	w.lastErr = err
-	w.fail.Fail(w.now(), func(suppressed uint64) {
+	w.fail[name].Fail(w.now(), func(suppressed uint64) {
 		w.log.Warn("dump write failed; entry dropped, agent keeps running",
-			"dir", w.dir, "err", err, "suppressed_since_last_warning", suppressed)
+			"file", name, "dir", w.dir, "err", err, "suppressed_since_last_warning", suppressed)
 	})
 }
 
