@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,24 +160,19 @@ func newSink(t *testing.T, addr string, f sink.Faults) *sink.Server {
 	t.Helper()
 	s := sink.New("tok")
 	s.Faults = f
-	deadline := time.Now().Add(5 * time.Second)
-	for err := s.Start(addr); err != nil; err = s.Start(addr) {
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := s.Restart(addr, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := sink.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // payload is the part of a pushed sample the suite looks at.

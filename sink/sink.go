@@ -97,6 +97,30 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
+// Restart starts a sink on addr where another one just stopped: it retries
+// until the old listener's port is free again, for up to within.
+func (s *Server) Restart(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := s.Start(addr)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// FreeAddr returns a loopback address nothing listens on right now, so a
+// test can point the agent at a server that is "away" and start it later.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // URL is the websocket URL of a started sink.
 func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() + "/socket/websocket" }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -96,28 +95,19 @@ func startSink(t *testing.T, addr string, faults sink.Faults) *sink.Server {
 	t.Helper()
 	s := sink.New("tok")
 	s.Faults = faults
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := s.Start(addr)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond) // the old listener's port is being released
+	if err := s.Restart(addr, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := sink.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func wantSeq(t *testing.T, got []int, from, to int) {

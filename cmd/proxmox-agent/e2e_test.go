@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -48,24 +47,19 @@ func e2eSink(t *testing.T, addr, token string, f sink.Faults) *sink.Server {
 	t.Helper()
 	s := sink.New(token)
 	s.Faults = f
-	deadline := time.Now().Add(5 * time.Second)
-	for err := s.Start(addr); err != nil; err = s.Start(addr) {
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := s.Restart(addr, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
 func loopbackAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := sink.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 var dumpFastRe = regexp.MustCompile(`(?s)===== [^ ]+ kind=fast =====\n\{\n  "collected_at": "([^"]+)"`)
