@@ -419,3 +419,39 @@ func TestNewRejectsBadURL(t *testing.T) {
 		t.Errorf("url %s", c.url)
 	}
 }
+
+// A join that gets no reply within the reply timeout counts as refused and
+// is retried on the rejoin schedule.
+func TestJoinReplyTimeout(t *testing.T) {
+	s := newScript(t)
+	rec := newRecorder()
+	newClient(t, s.url(), rec, func(o *Options) { o.ReplyTimeout = 100 * time.Millisecond })
+	conn := s.accept(t)
+	first, _ := readFrame(t, conn) // never answered
+	start := time.Now()
+	if r := rec.next(t, "refused"); !strings.Contains(r.reason, "no reply to join") {
+		t.Errorf("refusal %+v", r)
+	}
+	second, _ := readFrame(t, conn)
+	if second.Event != EventJoin || second.JoinRef == first.JoinRef {
+		t.Fatalf("rejoin %+v", second)
+	}
+	if d := time.Since(start); d < 80*time.Millisecond {
+		t.Errorf("rejoined %s after the timeout, want the 100 ms step", d)
+	}
+}
+
+// phx_close for the current join, like phx_error, leads to a rejoin.
+func TestPhxCloseRejoins(t *testing.T) {
+	s := newScript(t)
+	rec := newRecorder()
+	newClient(t, s.url(), rec, nil)
+	conn, jf := join(t, s, rec)
+	sendRaw(t, conn, fmt.Sprintf(`["%s",null,"agent:h","phx_close",{}]`, jf.JoinRef))
+	if l := rec.next(t, "left"); l.reason != EventClose {
+		t.Errorf("left %+v", l)
+	}
+	if f, _ := readFrame(t, conn); f.Event != EventJoin {
+		t.Fatalf("no rejoin after phx_close: %+v", f)
+	}
+}

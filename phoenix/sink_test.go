@@ -144,3 +144,39 @@ func (h *timing) JoinRefused(uint64, string)            {}
 func (h *timing) Left(uint64, string)                   {}
 func (h *timing) Written(uint64, string)                {}
 func (h *timing) Replied(uint64, string, phoenix.Reply) {}
+
+// The server drops sockets idle for its timeout (Cowboy: 60 s); the
+// heartbeat keeps an otherwise quiet agent connected, and without it the
+// client reconnects.
+func TestServerIdleTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		heartbeat time.Duration
+		wantDrops bool
+	}{{"heartbeat keeps it alive", 50 * time.Millisecond, false}, {"silent client is dropped", time.Hour, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sink.New("tok")
+			s.Faults.IdleTimeout = 300 * time.Millisecond
+			if err := s.Start("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Stop()
+			h := &counter{}
+			c, _ := phoenix.New(phoenix.Options{URL: s.URL(), Token: "tok", Topic: "agent:idle", Handler: h, Heartbeat: tc.heartbeat})
+			c.Start()
+			defer c.Close()
+			waitFor(t, "join", func() bool { return h.joined.Load() >= 1 })
+			if tc.wantDrops {
+				waitFor(t, "drop and reconnect", func() bool { return h.disconnected.Load() >= 1 && h.connected.Load() >= 2 })
+				return
+			}
+			deadline := time.Now().Add(time.Second) // over three idle timeouts
+			for time.Now().Before(deadline) {
+				if h.disconnected.Load() != 0 {
+					t.Fatal("dropped despite heartbeats")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -67,10 +67,12 @@ type Server struct {
 	// ConnectTimes records when each websocket was accepted.
 	connectTimes []time.Time
 
-	Connects   atomic.Int64
-	Refused    atomic.Int64
-	Joins      atomic.Int64
-	Heartbeats atomic.Int64
+	Connects atomic.Int64
+	Refused  atomic.Int64
+	Joins    atomic.Int64
+	// RefusedJoins counts joins answered with an error by the RefuseJoins fault.
+	RefusedJoins atomic.Int64
+	Heartbeats   atomic.Int64
 
 	ln  net.Listener
 	srv *http.Server
@@ -251,6 +253,7 @@ func (s *Server) serve(conn *websocket.Conn) {
 			if !strings.HasPrefix(f.Topic, "agent:") {
 				st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
 			} else if s.Faults.RefuseJoins {
+				s.RefusedJoins.Add(1)
 				st.send(reply(f, "error", map[string]string{"reason": "unauthorized"}))
 			} else {
 				s.Joins.Add(1)
