@@ -162,10 +162,15 @@ func daemon(f flags, stderr io.Writer) int {
 	cfg, log, err := loadConfig(f, stderr)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	notify := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
 		// As the Elixir agent did: stay up idle, so a package install with
 		// no config yet does not crash-loop; check-config exits non-zero.
+		// systemd still gets READY=1 and watchdog pings: idle is a state.
 		log.Error("no config loaded; running idle until stopped", "err", err)
+		_ = notify.Send(sdnotify.Ready + "\nSTATUS=idle: no usable config (see proxmox-agent check-config)")
+		stop := watchdog(func(time.Duration) error { return nil }, notify, log)
+		defer stop()
 		for s := range sigs {
 			if s != syscall.SIGHUP {
 				return 0
@@ -181,11 +186,10 @@ func daemon(f flags, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	notify := sdnotify.FromEnv(os.Getenv)
 	if err := notify.Send(sdnotify.Ready); err != nil {
 		log.Warn("cannot tell systemd we are ready", "err", err)
 	}
-	stopWatchdog := watchdog(tree, notify, log)
+	stopWatchdog := watchdog(tree.Alive, notify, log)
 	defer stopWatchdog()
 	for {
 		select {
@@ -217,9 +221,10 @@ func daemon(f flags, stderr io.Writer) int {
 }
 
 // watchdog feeds systemd's watchdog at half its interval, but only while
-// every actor of the tree answers a ping: a wedged tree stops the pings and
-// systemd restarts the service. It returns a function that stops feeding.
-func watchdog(tree *supervisor.Tree, notify sdnotify.Notifier, log *slog.Logger) func() {
+// alive (the tree's ping of every actor) succeeds: a wedged tree stops the
+// pings and systemd restarts the service. It returns a function that stops
+// feeding.
+func watchdog(alive func(timeout time.Duration) error, notify sdnotify.Notifier, log *slog.Logger) func() {
 	interval, ok := sdnotify.WatchdogInterval(os.Getenv)
 	if !ok || !notify.Enabled() {
 		return func() {}
@@ -236,7 +241,7 @@ func watchdog(tree *supervisor.Tree, notify sdnotify.Notifier, log *slog.Logger)
 			case <-done:
 				return
 			case <-t.C:
-				if err := tree.Alive(interval / 4); err != nil {
+				if err := alive(interval / 4); err != nil {
 					sick.Fail(time.Now(), func(uint64) {
 						log.Error("not feeding the systemd watchdog: process tree unresponsive", "err", err)
 					})

@@ -302,3 +302,36 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// Idle (no config) under systemd: READY=1 and watchdog pings still go out,
+// or systemd would kill an agent that is merely waiting to be configured.
+func TestIdleUnderSystemd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd, _ := startAgentEnv(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"},
+		"run", "--config", filepath.Join(t.TempDir(), "absent.toml"))
+	seen := map[string]bool{}
+	buf := make([]byte, 256)
+	ln.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !seen["ready"] || !seen["watchdog"] {
+		n, err := ln.Read(buf)
+		if err != nil {
+			t.Fatalf("got %v, then %v", seen, err)
+		}
+		msg := string(buf[:n])
+		if strings.HasPrefix(msg, "READY=1") && strings.Contains(msg, "STATUS=idle") {
+			seen["ready"] = true
+		}
+		if msg == "WATCHDOG=1" {
+			seen["watchdog"] = true
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := waitExit(t, cmd, 5*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
