@@ -73,15 +73,3 @@ func TestQueueOutOfOrderDone(t *testing.T) {
 		t.Fatalf("%v", k)
 	}
 }
-
-// BenchmarkQueueMemoryPerSample reports the queue's own overhead per queued
-// sample (the body is counted separately in queue_bytes).
-func BenchmarkQueueMemoryPerSample(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		q := Queue{MaxItems: 2000, MaxBytes: 1 << 30}
-		for i := 0; i < 2000; i++ {
-			q.Push(&Item{Seq: uint64(i)})
-		}
-	}
-}
