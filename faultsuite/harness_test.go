@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/sink"
+	"github.com/proxmox-agent/proxmox-agent/sink/sinktest"
 )
 
 var (
@@ -157,23 +158,10 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 func newSink(t *testing.T, addr string, f sink.Faults) *sink.Server {
-	t.Helper()
-	s := sink.New("tok")
-	s.Faults = f
-	if err := s.Restart(addr, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return sinktest.Start(t, addr, "tok", f)
 }
 
-func freeAddr(t *testing.T) string {
-	addr, err := sink.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
 
 // payload is the part of a pushed sample the suite looks at.
 type payload struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/dump"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 	"github.com/proxmox-agent/proxmox-agent/sink"
+	"github.com/proxmox-agent/proxmox-agent/sink/sinktest"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -92,23 +93,10 @@ func indexes(t *testing.T, ss []sink.Sample) []int {
 }
 
 func startSink(t *testing.T, addr string, faults sink.Faults) *sink.Server {
-	t.Helper()
-	s := sink.New("tok")
-	s.Faults = faults
-	if err := s.Restart(addr, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return sinktest.Start(t, addr, "tok", faults)
 }
 
-func freeAddr(t *testing.T) string {
-	addr, err := sink.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
 
 func wantSeq(t *testing.T, got []int, from, to int) {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/sink"
+	"github.com/proxmox-agent/proxmox-agent/sink/sinktest"
 )
 
 // e2eAgent starts the real binary against url with the fake commands and
@@ -44,23 +45,10 @@ type lineWatcherProc struct {
 }
 
 func e2eSink(t *testing.T, addr, token string, f sink.Faults) *sink.Server {
-	t.Helper()
-	s := sink.New(token)
-	s.Faults = f
-	if err := s.Restart(addr, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return sinktest.Start(t, addr, token, f)
 }
 
-func loopbackAddr(t *testing.T) string {
-	addr, err := sink.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func loopbackAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
 
 var dumpFastRe = regexp.MustCompile(`(?s)===== [^ ]+ kind=fast =====\n\{\n  "collected_at": "([^"]+)"`)
 
