@@ -63,7 +63,6 @@ type Debug struct {
 
 // Timeouts bound every external command, per binary.
 type Timeouts struct {
-	CommandSeconds  int `toml:"command_seconds"`
 	ZpoolSeconds    int `toml:"zpool_seconds"`
 	ZfsSeconds      int `toml:"zfs_seconds"`
 	PveshSeconds    int `toml:"pvesh_seconds"`
@@ -110,7 +109,7 @@ func Defaults() Config {
 	return Config{
 		Intervals: Intervals{FastSeconds: 30, MediumSeconds: 300, SlowSeconds: 1800},
 		Timeouts: Timeouts{
-			CommandSeconds: 10, ZpoolSeconds: 10, ZfsSeconds: 10,
+			ZpoolSeconds: 10, ZfsSeconds: 10,
 			PveshSeconds: 30, SmartctlSeconds: 20,
 		},
 		Commands: Commands{
@@ -227,7 +226,6 @@ func (c *Config) validate(data []byte) []error {
 		{"intervals.fast_seconds", c.Intervals.FastSeconds},
 		{"intervals.medium_seconds", c.Intervals.MediumSeconds},
 		{"intervals.slow_seconds", c.Intervals.SlowSeconds},
-		{"timeouts.command_seconds", c.Timeouts.CommandSeconds},
 		{"timeouts.zpool_seconds", c.Timeouts.ZpoolSeconds},
 		{"timeouts.zfs_seconds", c.Timeouts.ZfsSeconds},
 		{"timeouts.pvesh_seconds", c.Timeouts.PveshSeconds},
