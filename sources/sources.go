@@ -6,6 +6,7 @@ package sources
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/actors/collector"
@@ -35,9 +36,13 @@ func Build(kind string, cfg *config.Config, run Runner, fs procfs.FS, env *super
 	t := cfg.Timeouts
 	zpoolT, zfsT := config.Seconds(t.ZpoolSeconds), config.Seconds(t.ZfsSeconds)
 	pveshT, smartT := config.Seconds(t.PveshSeconds), config.Seconds(t.SmartctlSeconds)
+	log := slog.New(slog.DiscardHandler)
+	if env != nil && env.Log != nil {
+		log = env.Log
+	}
 	switch kind {
 	case "fast":
-		pools := &ZFSPools{Run: run, Zpool: cfg.Commands.Zpool, Timeout: zpoolT, FS: fs, Loc: time.Local}
+		pools := &ZFSPools{Run: run, Zpool: cfg.Commands.Zpool, Timeout: zpoolT, FS: fs, Loc: time.Local, Log: log}
 		return []collector.Source{
 			{Name: "host", Timeout: 5 * time.Second, Collect: (&Host{FS: fs}).Collect},
 			{Name: "zfs_pools", Timeout: 2*zpoolT + slack, Collect: pools.Collect},
@@ -47,7 +52,7 @@ func Build(kind string, cfg *config.Config, run Runner, fs procfs.FS, env *super
 	case "medium":
 		return []collector.Source{
 			{Name: "guests", Timeout: pveshT + slack, Collect: (&Guests{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
-			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Run: run, Zfs: cfg.Commands.Zfs, Timeout: zfsT}).Collect},
+			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Run: run, Zfs: cfg.Commands.Zfs, Timeout: zfsT, Log: log}).Collect},
 		}
 	case "slow":
 		return []collector.Source{

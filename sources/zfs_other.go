@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"log/slog"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,6 +33,7 @@ type Datasets struct {
 	Run     Runner
 	Zfs     string
 	Timeout time.Duration
+	Log     *slog.Logger
 
 	mode atomic.Int32
 }
@@ -49,6 +51,9 @@ func (d *Datasets) Collect(ctx context.Context) (any, error) {
 			return zfs.ParseDatasetsJSON(out)
 		}
 		d.mode.Store(modeText)
+		if d.Log != nil {
+			d.Log.Info("zfs has no JSON output (OpenZFS < 2.3): using its text output from now on", "zfs", d.Zfs)
+		}
 	}
 	out, err := output(d.Run.Run(ctx, d.Timeout, d.Zfs, zfs.DatasetArgsText...))
 	if err != nil {

@@ -3,6 +3,7 @@ package sources
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +32,7 @@ type ZFSPools struct {
 	// FS reads /proc/spl/kstat/zfs/<pool>/state when zpool itself hangs.
 	FS  procfs.FS
 	Loc *time.Location
+	Log *slog.Logger
 
 	mode atomic.Int32
 }
@@ -62,6 +64,9 @@ func (z *ZFSPools) collectJSON(ctx context.Context) ([]zfs.Pool, error) {
 	res := z.Run.Run(ctx, z.Timeout, z.Zpool, "status", "-j", "--json-flat-vdevs", "--json-int")
 	if invalidOption(res) {
 		z.mode.Store(modeText)
+		if z.Log != nil {
+			z.Log.Info("zpool has no JSON output (OpenZFS < 2.3): using its text output from now on", "zpool", z.Zpool)
+		}
 		return nil, nil
 	}
 	out, err := output(res)
