@@ -2,10 +2,10 @@ package sources
 
 import (
 	"context"
-	"log/slog"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
