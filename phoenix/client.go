@@ -391,8 +391,8 @@ func (c *Client) session(gen uint64, conn *websocket.Conn) error {
 				return fmt.Errorf("heartbeat: %w", err)
 			}
 		case <-joinTimer.C:
-			c.o.Handler.JoinRefused(gen, "no reply to join within "+c.o.ReplyTimeout.String())
 			scheduleRejoin()
+			c.o.Handler.JoinRefused(gen, "no reply to join within "+c.o.ReplyTimeout.String())
 		case <-rejoinTimer.C:
 			if err := sendJoin(); err != nil {
 				return err
@@ -425,22 +425,27 @@ func (c *Client) session(gen uint64, conn *websocket.Conn) error {
 					c.mu.Unlock()
 					c.o.Handler.Joined(gen)
 				} else {
-					c.o.Handler.JoinRefused(gen, string(r.Response))
 					scheduleRejoin()
+					c.o.Handler.JoinRefused(gen, string(r.Response))
 				}
 			case f.Event == EventReply:
 				r, err := ParseReply(f.Payload)
 				if err != nil {
 					return err
 				}
-				c.o.Handler.Replied(gen, f.Ref, r)
-				if r.Status != "ok" && strings.Contains(string(r.Response), "unmatched topic") {
-					c.o.Handler.Left(gen, "server says unmatched topic")
+				// Leave the joined state before telling anyone, so a Push
+				// that follows the Left event is already refused.
+				unmatched := r.Status != "ok" && strings.Contains(string(r.Response), "unmatched topic")
+				if unmatched {
 					scheduleRejoin()
 				}
+				c.o.Handler.Replied(gen, f.Ref, r)
+				if unmatched {
+					c.o.Handler.Left(gen, "server says unmatched topic")
+				}
 			case f.Event == EventError || f.Event == EventClose:
-				c.o.Handler.Left(gen, f.Event)
 				scheduleRejoin()
+				c.o.Handler.Left(gen, f.Event)
 			}
 		}
 	}
