@@ -57,17 +57,20 @@ type Int struct {
 
 // UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
 func (i *Int) UnmarshalJSON(b []byte) error {
-	s := literal(b)
+	*i = ParseInt(literal(b))
+	return nil
+}
+
+// ParseInt reads "-12", "3.0", "1e3"; anything else is unknown.
+func ParseInt(s string) Int {
+	s = strings.TrimSpace(s)
 	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-		*i = Int{V: v, Valid: true}
-		return nil
+		return Int{V: v, Valid: true}
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && math.Abs(f) < math.MaxInt64 {
-		*i = Int{V: int64(f), Valid: true}
-		return nil
+		return Int{V: int64(f), Valid: true}
 	}
-	*i = Int{}
-	return nil
+	return Int{}
 }
 
 // MarshalJSON writes the number, or null when unknown.

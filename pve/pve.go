@@ -15,11 +15,19 @@ import (
 // Guest is one VM or container of this node, from /cluster/resources (the
 // only pvesh path that carries real cpu, diskread and diskwrite).
 type Guest struct {
-	VMID      lenient.Uint  `json:"vmid"`
-	Name      string        `json:"name"`
-	Type      string        `json:"type"` // qemu, lxc
-	Status    string        `json:"status"`
-	Template  bool          `json:"template"`
+	VMID     lenient.Uint `json:"vmid"`
+	Name     string       `json:"name"`
+	Type     string       `json:"type"` // qemu, lxc
+	Status   string       `json:"status"`
+	Template bool         `json:"template"`
+	Usage
+	Tags []string `json:"tags"`
+	Lock string   `json:"lock"`
+}
+
+// Usage is a guest's resource figures, the same in pvesh's output and in
+// the payload (embedded, so its fields sit flat in both).
+type Usage struct {
 	CPU       lenient.Float `json:"cpu"` // fraction of maxcpu
 	MaxCPU    lenient.Float `json:"maxcpu"`
 	Mem       lenient.Uint  `json:"mem"`
@@ -31,30 +39,18 @@ type Guest struct {
 	DiskRead  lenient.Uint  `json:"diskread"`
 	DiskWrite lenient.Uint  `json:"diskwrite"`
 	Uptime    lenient.Uint  `json:"uptime"`
-	Tags      []string      `json:"tags"`
-	Lock      string        `json:"lock"`
 }
 
 type rawResource struct {
-	Type      lenient.String `json:"type"`
-	Node      lenient.String `json:"node"`
-	VMID      lenient.Uint   `json:"vmid"`
-	Name      lenient.String `json:"name"`
-	Status    lenient.String `json:"status"`
-	Template  lenient.Bool   `json:"template"`
-	CPU       lenient.Float  `json:"cpu"`
-	MaxCPU    lenient.Float  `json:"maxcpu"`
-	Mem       lenient.Uint   `json:"mem"`
-	MaxMem    lenient.Uint   `json:"maxmem"`
-	Disk      lenient.Uint   `json:"disk"`
-	MaxDisk   lenient.Uint   `json:"maxdisk"`
-	NetIn     lenient.Uint   `json:"netin"`
-	NetOut    lenient.Uint   `json:"netout"`
-	DiskRead  lenient.Uint   `json:"diskread"`
-	DiskWrite lenient.Uint   `json:"diskwrite"`
-	Uptime    lenient.Uint   `json:"uptime"`
-	Tags      lenient.String `json:"tags"`
-	Lock      lenient.String `json:"lock"`
+	Type     lenient.String `json:"type"`
+	Node     lenient.String `json:"node"`
+	VMID     lenient.Uint   `json:"vmid"`
+	Name     lenient.String `json:"name"`
+	Status   lenient.String `json:"status"`
+	Template lenient.Bool   `json:"template"`
+	Usage
+	Tags lenient.String `json:"tags"`
+	Lock lenient.String `json:"lock"`
 }
 
 // ParseGuests parses /cluster/resources and keeps node's qemu and lxc
@@ -75,9 +71,7 @@ func ParseGuests(b []byte, node string) ([]Guest, error) {
 		}
 		g := Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
-			Template: r.Template.V, CPU: r.CPU, MaxCPU: r.MaxCPU, Mem: r.Mem, MaxMem: r.MaxMem,
-			Disk: r.Disk, MaxDisk: r.MaxDisk, NetIn: r.NetIn, NetOut: r.NetOut,
-			DiskRead: r.DiskRead, DiskWrite: r.DiskWrite, Uptime: r.Uptime, Tags: splitTags(string(r.Tags)),
+			Template: r.Template.V, Usage: r.Usage, Tags: splitTags(string(r.Tags)),
 			Lock: string(r.Lock),
 		}
 		out = append(out, g)
@@ -97,9 +91,15 @@ func splitTags(s string) []string {
 
 // Storage is one storage as this node sees it.
 type Storage struct {
-	Storage string       `json:"storage"`
-	Type    string       `json:"type"`
-	Content []string     `json:"content"`
+	Storage string   `json:"storage"`
+	Type    string   `json:"type"`
+	Content []string `json:"content"`
+	StorageState
+}
+
+// StorageState is a storage's flags and space, the same in pvesh's output
+// and in the payload.
+type StorageState struct {
 	Enabled lenient.Bool `json:"enabled"`
 	Active  lenient.Bool `json:"active"`
 	Shared  lenient.Bool `json:"shared"`
@@ -112,12 +112,7 @@ type rawStorage struct {
 	Storage lenient.String `json:"storage"`
 	Type    lenient.String `json:"type"`
 	Content lenient.String `json:"content"`
-	Enabled lenient.Bool   `json:"enabled"`
-	Active  lenient.Bool   `json:"active"`
-	Shared  lenient.Bool   `json:"shared"`
-	Total   lenient.Uint   `json:"total"`
-	Used    lenient.Uint   `json:"used"`
-	Avail   lenient.Uint   `json:"avail"`
+	StorageState
 }
 
 // ParseStorage parses /nodes/<node>/storage, sorted by storage id.
@@ -136,8 +131,7 @@ func ParseStorage(b []byte) ([]Storage, error) {
 		if r.Content == "" {
 			content = []string{}
 		}
-		out = append(out, Storage{Storage: string(r.Storage), Type: string(r.Type), Content: content,
-			Enabled: r.Enabled, Active: r.Active, Shared: r.Shared, Total: r.Total, Used: r.Used, Avail: r.Avail})
+		out = append(out, Storage{Storage: string(r.Storage), Type: string(r.Type), Content: content, StorageState: r.StorageState})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Storage < out[j].Storage })
 	return out, nil

@@ -126,9 +126,6 @@ func FreeAddr() (string, error) {
 // URL is the websocket URL of a started sink.
 func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() + "/socket/websocket" }
 
-// Addr is the listening address of a started sink.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
 // Stop closes the listener and every connection abruptly (like a killed server).
 func (s *Server) Stop() {
 	if s.srv != nil {

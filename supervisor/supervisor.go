@@ -66,8 +66,6 @@ type Options struct {
 	Window      time.Duration
 	// Intervals override the config's cadences by kind (tests, benchmarks).
 	Intervals map[string]time.Duration
-	// Reconnect overrides the reporter's reconnect schedule (tests).
-	Reconnect []time.Duration
 	// ActorSystem options (tests pass logger and dead-letter settings).
 	SystemOptions []actor.ConfigOption
 }
@@ -217,7 +215,7 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 			URL: cfg.ServerURL, Token: cfg.Token, Topic: cfg.Topic, HostID: cfg.HostID, Version: cfg.Version,
 			Heartbeat:    config.Seconds(cfg.Reporter.HeartbeatSeconds),
 			ReplyTimeout: config.Seconds(cfg.Reporter.ReplyTimeoutSeconds),
-			CAFile:       cfg.TLS.CAFile, Insecure: cfg.TLS.InsecureSkipVerify, Reconnect: r.o.Reconnect,
+			CAFile:       cfg.TLS.CAFile, Insecure: cfg.TLS.InsecureSkipVerify,
 		},
 		Dump: t.Dump, Log: log,
 		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,

@@ -51,12 +51,10 @@ func ParseARCStats(b []byte) (ARC, error) {
 		return ARC{}, fmt.Errorf("arcstats: no \"size\" row")
 	}
 	u := func(k string) lenient.Uint { return lenient.ParseUint(stats[k]) }
-	var mem lenient.Int
-	_ = mem.UnmarshalJSON([]byte(stats["memory_available_bytes"]))
 	return ARC{
 		Size: u("size"), Target: u("c"), Min: u("c_min"), Max: u("c_max"),
 		Hits: u("hits"), Misses: u("misses"), MRUSize: u("mru_size"), MFUSize: u("mfu_size"),
-		MetaUsed: u("arc_meta_used"), MemoryAvailable: mem,
+		MetaUsed: u("arc_meta_used"), MemoryAvailable: lenient.ParseInt(stats["memory_available_bytes"]),
 		L2Hits: u("l2_hits"), L2Misses: u("l2_misses"), L2Size: u("l2_size"), L2ASize: u("l2_asize"),
 	}, nil
 }

@@ -66,10 +66,6 @@ type Sizes struct {
 	Health                                     string
 }
 
-// ErrNoPools is not an error for the payload: it means the host has ZFS
-// but no imported pool. zpool list -j prints nothing at all then.
-var ErrNoPools = errors.New("no pools")
-
 type jsonStatus struct {
 	Pools map[string]jsonPool `json:"pools"`
 }

@@ -4,7 +4,6 @@ import "time"
 
 // Item is one encoded sample waiting to be delivered.
 type Item struct {
-	Seq         uint64
 	Kind        string
 	CollectedAt time.Time
 	Body        []byte

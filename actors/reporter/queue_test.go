@@ -6,7 +6,7 @@ import (
 )
 
 func item(i, size int) *Item {
-	return &Item{Seq: uint64(i), Kind: fmt.Sprint(i), Body: make([]byte, size)}
+	return &Item{Kind: fmt.Sprint(i), Body: make([]byte, size)}
 }
 
 func kinds(q *Queue) []string {

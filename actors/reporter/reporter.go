@@ -125,7 +125,6 @@ func (h handler) Replied(g uint64, ref string, r phoenix.Reply) {
 type reporter struct {
 	o      Options
 	q      Queue
-	seq    uint64
 	byRef  map[string]*Item
 	client *phoenix.Client
 	timer  *time.Timer
@@ -158,7 +157,7 @@ func (r *reporter) Receive(ctx actor.Context) {
 	case *evConnected:
 		r.connected = true
 		r.dial.OK(nil)
-		r.o.Log.Info("connected", "server", redact(r.o.Server.URL))
+		r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
 	case *evJoined:
 		r.joined, r.gen = true, m.gen
 		r.refusals.OK(nil)
@@ -185,10 +184,10 @@ func (r *reporter) Receive(ctx actor.Context) {
 			r.dial.Fail(time.Now(), func(suppressed uint64) {
 				var de *phoenix.DialError
 				if errors.As(m.err, &de) && de.StatusCode == 403 {
-					r.o.Log.Error("server refused the connection (HTTP 403): check token", "server", redact(r.o.Server.URL), "attempts_since_last_log", suppressed)
+					r.o.Log.Error("server refused the connection (HTTP 403): check token", "server", config.RedactURL(r.o.Server.URL), "attempts_since_last_log", suppressed)
 					return
 				}
-				r.o.Log.Warn("cannot connect; retrying with backoff", "server", redact(r.o.Server.URL), "err", m.err, "attempts_since_last_log", suppressed)
+				r.o.Log.Warn("cannot connect; retrying with backoff", "server", config.RedactURL(r.o.Server.URL), "err", m.err, "attempts_since_last_log", suppressed)
 			})
 		}
 	case *evWritten:
@@ -264,8 +263,7 @@ func (r *reporter) enqueue(s *messages.Sample) {
 	if r.o.Dump.Enabled() {
 		r.o.Dump.Sample(s.Kind, time.Now(), payload.Indent(body))
 	}
-	r.seq++
-	for _, it := range r.q.Push(&Item{Seq: r.seq, Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
+	for _, it := range r.q.Push(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
 		r.forget(it)
 		r.drops.Fail(time.Now(), func(uint64) {
 			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", r.q.Dropped(),
@@ -319,7 +317,7 @@ func (r *reporter) replied(m *evReplied) {
 	}
 	reason := string(m.reply.Response)
 	if strings.Contains(reason, "unmatched topic") {
-		r.unsend(it) // the join is gone; the client rejoins and we resend
+		r.forget(it) // the join is gone; the client rejoins and we resend
 		return
 	}
 	r.last = "push " + it.Kind + " refused: " + reason
@@ -337,7 +335,8 @@ func (r *reporter) delivered(it *Item) {
 	r.q.Done(it)
 }
 
-// forget takes it off the wire bookkeeping.
+// forget takes it off the wire: it is sent again, in order, at the next
+// chance (after a lost connection or join, or a push left unanswered).
 func (r *reporter) forget(it *Item) {
 	if it.Sent() {
 		delete(r.byRef, it.Ref)
@@ -345,8 +344,6 @@ func (r *reporter) forget(it *Item) {
 		it.Ref = ""
 	}
 }
-
-func (r *reporter) unsend(it *Item) { r.forget(it) }
 
 // lost puts every in-flight item back in line: they are resent, in order,
 // after the next join.
@@ -356,7 +353,7 @@ func (r *reporter) lost(reason string) {
 	}
 	r.joined = false
 	r.q.Each(func(it *Item) bool {
-		r.unsend(it)
+		r.forget(it)
 		return true
 	})
 }
@@ -383,10 +380,8 @@ func (r *reporter) check() {
 			r.delivered(it)
 		case acksYes:
 			if now.Sub(it.SentAt) > 2*timeout {
-				r.unsend(it)
+				r.forget(it)
 			}
-		case acksNo:
-			r.delivered(it) // written but its write event came from an old generation
 		}
 	}
 	r.pump()
@@ -411,5 +406,3 @@ func tlsConfig(caFile string, insecure bool) (*tls.Config, error) {
 	cfg.RootCAs = pool
 	return cfg, nil
 }
-
-func redact(raw string) string { return config.RedactURL(raw) }
