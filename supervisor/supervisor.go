@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,9 +27,10 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/actors/reporter"
 	"github.com/proxmox-agent/proxmox-agent/actors/writer"
 	"github.com/proxmox-agent/proxmox-agent/config"
-	"github.com/proxmox-agent/proxmox-agent/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/runner"
 )
 
 // Restart intensity defaults: more than MaxRestarts failures of one child
@@ -40,25 +40,15 @@ const (
 	DefaultWindow      = time.Minute
 )
 
-// Env is what source factories get to build a cadence's sources.
-type Env struct {
-	Config *config.Config
-	Runner *runner.Runner
-	Dump   *dump.Handle
-	Stats  *Stats
-	Log    *slog.Logger
-	// ReporterStatus asks the reporter for its status (from a goroutine,
-	// never from inside an actor's handler).
-	ReporterStatus func(timeout time.Duration) (*messages.Status, error)
-}
-
 // SourcesFunc returns the sources of one cadence kind.
-type SourcesFunc func(kind string, env *Env) []collector.Source
+type SourcesFunc func(kind string, env *collect.Env) []collect.Source
 
 // Options configure the tree.
 type Options struct {
-	Config  *config.Config
-	Log     *slog.Logger
+	Config *config.Config
+	Log    *slog.Logger
+	// Sources builds a cadence's sources; nil means collect.For, the real
+	// ones. Tests pass their own.
 	Sources SourcesFunc
 	// DumpDir overrides Config.Debug.DumpDir when non-empty (--dump-dir).
 	DumpDir     string
@@ -70,13 +60,6 @@ type Options struct {
 	SystemOptions []actor.ConfigOption
 }
 
-// Stats are counters that outlive restarts, for the agent's self-report.
-type Stats struct {
-	Started    time.Time
-	Restarts   atomic.Uint64
-	Collectors map[string]*collector.Counters
-}
-
 // Tree is a running process tree.
 type Tree struct {
 	System     *actor.ActorSystem
@@ -86,7 +69,7 @@ type Tree struct {
 	Collectors map[string]*actor.PID
 	Dump       *dump.Handle
 	Runner     *runner.Runner
-	Stats      *Stats
+	Stats      *collect.Stats
 
 	log      *slog.Logger
 	sub      *eventstream.Subscription
@@ -120,11 +103,7 @@ func Start(o Options) (*Tree, error) {
 	sys := actor.NewActorSystem(o.SystemOptions...)
 	t := &Tree{
 		System: sys, log: o.Log, done: make(chan struct{}),
-		Runner: &runner.Runner{MaxOutput: cfg.Commands.MaxOutputBytes},
-		Stats:  &Stats{Started: time.Now(), Collectors: map[string]*collector.Counters{}},
-	}
-	for _, k := range messages.Kinds {
-		t.Stats.Collectors[k] = &collector.Counters{}
+		Stats: collect.NewStats(),
 	}
 	t.sub = sys.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*actor.SupervisorEvent); ok {
@@ -208,8 +187,10 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		}
 		t.Writer = pid
 		t.Dump = writer.NewHandle(ctx.ActorSystem().Root, pid)
-		t.Runner.Dump = t.Dump
 	}
+	env := Wire(cfg, t.Dump, t.Stats, log)
+	env.ReporterStatus = t.ReporterStatus
+	t.Runner = env.Runner
 	rep, err := ctx.SpawnNamed(reporter.Props(reporter.Options{
 		Server: reporter.Server{
 			URL: cfg.ServerURL, Token: cfg.Token, Topic: cfg.Topic, HostID: cfg.HostID, Version: cfg.Version,
@@ -224,13 +205,13 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		return fmt.Errorf("spawn reporter: %w", err)
 	}
 	t.Reporter = rep
-	env := &Env{Config: cfg, Runner: t.Runner, Dump: t.Dump, Stats: t.Stats, Log: log, ReporterStatus: t.ReporterStatus}
+	sourcesFor := r.o.Sources
+	if sourcesFor == nil {
+		sourcesFor = collect.For
+	}
 	t.Collectors = map[string]*actor.PID{}
 	for _, kind := range messages.Kinds {
-		var sources []collector.Source
-		if r.o.Sources != nil {
-			sources = r.o.Sources(kind, env)
-		}
+		sources := sourcesFor(kind, env)
 		interval := cfg.Interval(kind)
 		if d, ok := r.o.Intervals[kind]; ok {
 			interval = d
@@ -339,4 +320,18 @@ func (t *Tree) shutdown(cause error) {
 		t.err = cause
 		close(t.done)
 	})
+}
+
+// Wire builds the collection side the same way for the daemon and for
+// once: the command runner and the /proc reader record into h (nil: dump
+// off), and the sources of every cadence come from the returned Env through
+// collect.For. A new source or dump hook wired here reaches both.
+func Wire(cfg *config.Config, h *dump.Handle, stats *collect.Stats, log *slog.Logger) *collect.Env {
+	if stats == nil {
+		stats = collect.NewStats()
+	}
+	return &collect.Env{
+		Config: cfg, Dump: h, Stats: stats, Log: log,
+		Runner: &runner.Runner{MaxOutput: cfg.Commands.MaxOutputBytes, Dump: h},
+	}
 }

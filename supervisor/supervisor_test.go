@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"github.com/proxmox-agent/proxmox-agent/messages"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/messages"
+
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/proxmox-agent/proxmox-agent/actors/collector"
 	"github.com/proxmox-agent/proxmox-agent/config"
 )
 
@@ -39,6 +40,10 @@ func startTree(t *testing.T, o Options) *Tree {
 	t.Helper()
 	if o.Config == nil {
 		o.Config = testConfig(t)
+	}
+	if o.Sources == nil {
+		// Sourceless cadences: each round is an empty sample.
+		o.Sources = func(string, *collect.Env) []collect.Source { return nil }
 	}
 	o.Log = discard
 	o.SystemOptions = []actor.ConfigOption{actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard })}
@@ -70,8 +75,8 @@ func queueDepth(t *testing.T, tree *Tree) int {
 	return st.QueueDepth
 }
 
-func constSource(name string) collector.Source {
-	return collector.Source{Name: name, Timeout: time.Second, Collect: func(context.Context) (any, error) { return 1, nil }}
+func constSource(name string) collect.Source {
+	return collect.Source{Name: name, Timeout: time.Second, Collect: func(context.Context) (any, error) { return 1, nil }}
 }
 
 func TestSamplesFlowFromEveryCadenceToReporterAndDump(t *testing.T) {
@@ -79,8 +84,8 @@ func TestSamplesFlowFromEveryCadenceToReporterAndDump(t *testing.T) {
 	tree := startTree(t, Options{
 		DumpDir:   dir,
 		Intervals: fastIntervals(time.Hour), // one round each, at start
-		Sources: func(kind string, env *Env) []collector.Source {
-			return []collector.Source{{Name: "echo", Timeout: 5 * time.Second, Collect: func(ctx context.Context) (any, error) {
+		Sources: func(kind string, env *collect.Env) []collect.Source {
+			return []collect.Source{{Name: "echo", Timeout: 5 * time.Second, Collect: func(ctx context.Context) (any, error) {
 				res := env.Runner.Run(ctx, time.Second, "/bin/echo", kind)
 				return string(res.Stdout), res.Err()
 			}}}
@@ -108,11 +113,11 @@ func TestCollectorPanicIsRestartedAndSiblingsKeepState(t *testing.T) {
 	tree := startTree(t, Options{
 		DumpDir:   dir,
 		Intervals: map[string]time.Duration{"fast": 20 * time.Millisecond, "medium": time.Hour, "slow": time.Hour},
-		Sources: func(kind string, env *Env) []collector.Source {
+		Sources: func(kind string, env *collect.Env) []collect.Source {
 			if kind != "fast" {
-				return []collector.Source{constSource("x")}
+				return []collect.Source{constSource("x")}
 			}
-			return []collector.Source{constSource("x"), {Name: "fault", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+			return []collect.Source{constSource("x"), {Name: "fault", Timeout: time.Second, Collect: func(context.Context) (any, error) {
 				if arm.CompareAndSwap(true, false) {
 					panic("injected fault")
 				}
@@ -164,11 +169,11 @@ func TestRestartIntensityExceededStopsTree(t *testing.T) {
 		MaxRestarts: 2,
 		Window:      time.Minute,
 		Intervals:   map[string]time.Duration{"fast": 5 * time.Millisecond, "medium": time.Hour, "slow": time.Hour},
-		Sources: func(kind string, env *Env) []collector.Source {
+		Sources: func(kind string, env *collect.Env) []collect.Source {
 			if kind != "fast" {
 				return nil
 			}
-			return []collector.Source{{Name: "fault", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+			return []collect.Source{{Name: "fault", Timeout: time.Second, Collect: func(context.Context) (any, error) {
 				panic("always")
 			}}}
 		},

@@ -5,68 +5,46 @@
 package collector
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/runner"
-	"github.com/proxmox-agent/proxmox-agent/statelog"
 )
-
-// Source is one thing a collector reads in a round.
-type Source struct {
-	// Name is the key in the sample's data (or errors).
-	Name string
-	// Timeout bounds the source; past it the round goes on without it.
-	Timeout time.Duration
-	// Collect returns the source's data. It should honour ctx, but a source
-	// that does not cannot hold up the round past Timeout.
-	Collect func(ctx context.Context) (any, error)
-}
-
-// Counters are shared by every incarnation of a collector (they live in
-// the supervisor, outside the actor, so a restart does not reset them).
-type Counters struct {
-	Rounds  atomic.Uint64
-	Skipped atomic.Uint64
-	Panics  atomic.Uint64
-}
 
 // Options configure one collector.
 type Options struct {
 	Kind     string
 	Interval time.Duration
-	Sources  []Source
+	Sources  []collect.Source
 	// Reporter receives each *messages.Sample.
 	Reporter *actor.PID
-	Counters *Counters
+	Counters *collect.Counters
 	Log      *slog.Logger
 	// Now stamps collected_at (tests fix it).
 	Now func() time.Time
 }
 
 // Props builds the collector. Every restart constructs a new instance with
-// fresh state; busy flags for sources still running from before a restart
-// are shared, so a hung source is never started twice.
+// fresh state; the round runner (which knows the sources still running from
+// before a restart) is shared, so a hung source is never started twice.
 func Props(o Options) *actor.Props {
 	if o.Counters == nil {
-		o.Counters = &Counters{}
+		o.Counters = &collect.Counters{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	o.Log = o.Log.With("actor", "collector", "kind", o.Kind)
-	busy := make([]atomic.Bool, len(o.Sources))
+	round := collect.NewRound(o.Kind, o.Sources, o.Counters, o.Log)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &collector{o: o, busy: busy}
+		return &collector{o: o, round: round}
 	})
 }
 
@@ -76,17 +54,13 @@ type tick struct{ owner *collector }
 
 // roundDone carries a finished round back to the actor.
 type roundDone struct {
-	owner  *collector
-	sample *messages.Sample
-	// panics lists sources that panicked: a bug, not a data problem.
-	panics []string
-	// errs are the sources' errors as returned, for state-change logging.
-	errs map[string]error
+	owner *collector
+	collect.Result
 }
 
 type collector struct {
 	o       Options
-	busy    []atomic.Bool
+	round   *collect.Round
 	timer   *time.Timer
 	running bool
 	stopped atomic.Bool
@@ -120,17 +94,17 @@ func (c *collector) Receive(ctx actor.Context) {
 	case *roundDone:
 		c.o.Counters.Rounds.Add(1)
 		// A round from before a restart still carries good data: forward it.
-		ctx.Send(c.o.Reporter, m.sample)
+		ctx.Send(c.o.Reporter, m.Sample)
 		if m.owner != c {
 			return
 		}
 		c.running = false
 		c.skips.OK(nil)
-		c.logHealth(m.errs)
-		if len(m.panics) > 0 {
+		c.logHealth(m.Errs)
+		if len(m.Panics) > 0 {
 			// The sample went out with error entries; now let the supervisor
 			// see the fault, count it and restart this collector.
-			panic(fmt.Sprintf("collector %s: source panicked: %v", c.o.Kind, m.panics))
+			panic(fmt.Sprintf("collector %s: source panicked: %v", c.o.Kind, m.Panics))
 		}
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
@@ -164,59 +138,8 @@ func (c *collector) startRound(ctx actor.Context) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	at := c.o.Now()
 	go func() {
-		done := c.round(at)
-		done.owner = c
-		root.Send(self, done)
+		root.Send(self, &roundDone{owner: c, Result: c.round.Run(at)})
 	}()
-}
-
-type result struct {
-	name  string
-	data  any
-	err   error
-	panic bool
-}
-
-// round runs every source at once and waits for each until its own timeout;
-// a source that overruns is reported and left behind (its busy flag stays set
-// until it returns, so the next round reports it instead of starting it again).
-func (c *collector) round(at time.Time) *roundDone {
-	results := make(chan result, len(c.o.Sources))
-	var wg sync.WaitGroup
-	for i := range c.o.Sources {
-		src := &c.o.Sources[i]
-		if !c.busy[i].CompareAndSwap(false, true) {
-			results <- result{name: src.Name, err: fmt.Errorf("previous run still in progress; not started again")}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- c.runSource(src, &c.busy[i])
-		}()
-	}
-	wg.Wait()
-	close(results)
-
-	s := &messages.Sample{Kind: c.o.Kind, CollectedAt: at, Data: map[string]any{}}
-	var panics []string
-	errs := map[string]error{}
-	for r := range results {
-		errs[r.name] = r.err
-		if r.err != nil {
-			if s.Errors == nil {
-				s.Errors = map[string]string{}
-			}
-			s.Errors[r.name] = r.err.Error()
-			if r.panic {
-				panics = append(panics, r.name)
-			}
-			continue
-		}
-		s.Data[r.name] = r.data
-	}
-	sort.Strings(panics)
-	return &roundDone{sample: s, panics: panics, errs: errs}
 }
 
 // healthEvery is how often a source that keeps failing is mentioned again.
@@ -248,40 +171,4 @@ func (c *collector) logHealth(errs map[string]error) {
 			c.o.Log.Warn("source failing", "source", name, "err", err, "failed_rounds_since_last_log", suppressed)
 		})
 	}
-}
-
-// runSource waits for one source up to its timeout. The source itself runs
-// in a goroutine of its own that clears busy when it really ends.
-func (c *collector) runSource(src *Source, busy *atomic.Bool) result {
-	ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
-	defer cancel()
-	out := make(chan result, 1)
-	go func() {
-		defer busy.Store(false)
-		defer func() {
-			if p := recover(); p != nil {
-				c.o.Counters.Panics.Add(1)
-				c.o.Log.Error("source panicked", "source", src.Name, "panic", p, "stack", string(debug.Stack()))
-				out <- result{name: src.Name, err: fmt.Errorf("internal error: source panicked: %v", p), panic: true}
-			}
-		}()
-		data, err := src.Collect(ctx)
-		out <- result{name: src.Name, data: data, err: err}
-	}()
-	select {
-	case r := <-out:
-		return r
-	case <-ctx.Done():
-		return result{name: src.Name, err: fmt.Errorf("timed out after %s", src.Timeout)}
-	}
-}
-
-// CollectOnce runs one round of sources outside any actor (the `once`
-// subcommand) with the same concurrency, timeouts and error entries.
-func CollectOnce(kind string, sources []Source, log *slog.Logger) *messages.Sample {
-	c := &collector{
-		o:    Options{Kind: kind, Sources: sources, Counters: &Counters{}, Log: log, Now: time.Now},
-		busy: make([]atomic.Bool, len(sources)),
-	}
-	return c.round(c.o.Now()).sample
 }

@@ -3,13 +3,15 @@ package collector
 import (
 	"context"
 	"errors"
-	"github.com/proxmox-agent/proxmox-agent/runner"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -23,13 +25,13 @@ type harness struct {
 	sys     *actor.ActorSystem
 	pid     *actor.PID
 	samples chan *messages.Sample
-	counts  *Counters
+	counts  *collect.Counters
 }
 
-func spawn(t *testing.T, interval time.Duration, sources ...Source) *harness {
+func spawn(t *testing.T, interval time.Duration, sources ...collect.Source) *harness {
 	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
-	h := &harness{sys: sys, samples: make(chan *messages.Sample, 100), counts: &Counters{}}
+	h := &harness{sys: sys, samples: make(chan *messages.Sample, 100), counts: &collect.Counters{}}
 	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if s, ok := ctx.Message().(*messages.Sample); ok {
 			h.samples <- s
@@ -55,14 +57,14 @@ func (h *harness) next(t *testing.T) *messages.Sample {
 	}
 }
 
-func value(name string, v any) Source {
-	return Source{Name: name, Timeout: time.Second, Collect: func(context.Context) (any, error) { return v, nil }}
+func value(name string, v any) collect.Source {
+	return collect.Source{Name: name, Timeout: time.Second, Collect: func(context.Context) (any, error) { return v, nil }}
 }
 
 func TestFirstRoundRightAfterStartAndAssembly(t *testing.T) {
 	h := spawn(t, time.Hour,
 		value("a", 1),
-		Source{Name: "b", Timeout: time.Second, Collect: func(context.Context) (any, error) { return nil, errors.New("zpool not found") }},
+		collect.Source{Name: "b", Timeout: time.Second, Collect: func(context.Context) (any, error) { return nil, errors.New("zpool not found") }},
 	)
 	s := h.next(t)
 	if s.Kind != "fast" || s.Data["a"] != 1 || len(s.Data) != 1 {
@@ -90,7 +92,7 @@ func TestHungSourceTimesOutAndIsNotRestarted(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	calls := make(chan struct{}, 10)
-	hang := Source{Name: "zfs_pools", Timeout: 100 * time.Millisecond, Collect: func(context.Context) (any, error) {
+	hang := collect.Source{Name: "zfs_pools", Timeout: 100 * time.Millisecond, Collect: func(context.Context) (any, error) {
 		calls <- struct{}{}
 		<-release
 		return nil, nil
@@ -113,7 +115,7 @@ func TestHungSourceTimesOutAndIsNotRestarted(t *testing.T) {
 // skip; rounds resume when it finishes.
 func TestTickDuringRoundIsSkippedAndCounted(t *testing.T) {
 	release := make(chan struct{})
-	slow := Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
+	slow := collect.Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
 		select {
 		case <-release:
 		case <-ctx.Done():
@@ -143,7 +145,7 @@ func TestTickDuringRoundIsSkippedAndCounted(t *testing.T) {
 func TestMailboxResponsiveDuringRound(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	h := spawn(t, time.Hour, Source{Name: "block", Timeout: time.Minute, Collect: func(context.Context) (any, error) {
+	h := spawn(t, time.Hour, collect.Source{Name: "block", Timeout: time.Minute, Collect: func(context.Context) (any, error) {
 		<-release
 		return nil, nil
 	}})
@@ -171,9 +173,9 @@ func TestSourcePanicBecomesErrorEntryThenActorFailure(t *testing.T) {
 			samples <- s
 		}
 	}))
-	counts := &Counters{}
+	counts := &collect.Counters{}
 	pid := sys.Root.Spawn(Props(Options{Kind: "fast", Interval: time.Hour, Reporter: rep, Counters: counts, Log: discard,
-		Sources: []Source{value("ok", 1), {Name: "bad", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+		Sources: []collect.Source{value("ok", 1), {Name: "bad", Timeout: time.Second, Collect: func(context.Context) (any, error) {
 			var m map[string]int
 			//lint:ignore SA5000 a nil map write is the injected bug
 			m["x"] = 1 // nil map write: a real bug, not a test panic()
@@ -234,7 +236,7 @@ func TestSourceHealthLoggedOnChangeOnly(t *testing.T) {
 	var round atomic.Int32
 	r := &runner.Runner{}
 	pid := sys.Root.Spawn(Props(Options{Kind: "fast", Interval: 5 * time.Millisecond, Reporter: rep, Log: log,
-		Sources: []Source{
+		Sources: []collect.Source{
 			{Name: "zfs_pools", Timeout: time.Second, Collect: func(ctx context.Context) (any, error) {
 				return nil, r.Run(ctx, time.Second, "/nonexistent/zpool", "status").Err()
 			}},

@@ -9,8 +9,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/sink"
 )
 
 // BenchmarkPushesToSink measures samples per second from the reporter's
@@ -47,7 +47,7 @@ func BenchmarkPushesToSink(b *testing.B) {
 // queue while the server is away, for a realistic fast payload (the golden
 // fast sample, about 5 KiB of JSON).
 func BenchmarkQueuedSampleMemory(b *testing.B) {
-	body, err := os.ReadFile("../../sources/testdata/golden/fast.json")
+	body, err := os.ReadFile("../../internal/collect/testdata/golden/fast.json")
 	if err != nil {
 		b.Fatal(err)
 	}

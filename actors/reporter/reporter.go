@@ -25,11 +25,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/proxmox-agent/proxmox-agent/config"
-	"github.com/proxmox-agent/proxmox-agent/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/payload"
+	"github.com/proxmox-agent/proxmox-agent/internal/phoenix"
+	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/payload"
-	"github.com/proxmox-agent/proxmox-agent/phoenix"
-	"github.com/proxmox-agent/proxmox-agent/statelog"
 )
 
 // Server is where and how to connect; a zero URL means "queue only" (tests).

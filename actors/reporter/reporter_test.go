@@ -9,10 +9,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/proxmox-agent/proxmox-agent/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink/sinktest"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/sink"
-	"github.com/proxmox-agent/proxmox-agent/sink/sinktest"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -248,9 +248,9 @@ func TestOverflowDropsOldest(t *testing.T) {
 // The dump gets the exact payload that is pushed.
 func TestDumpRecordsExactPayload(t *testing.T) {
 	s := startSink(t, "127.0.0.1:0", sink.Faults{})
-	recs := make(chan *messages.SampleRecord, 10)
+	recs := make(chan *dump.SampleRecord, 10)
 	f := startReporter(t, s.URL(), func(o *Options) {
-		o.Dump = dump.NewHandle(func(m any) { recs <- m.(*messages.SampleRecord) })
+		o.Dump = dump.NewHandle(func(m any) { recs <- m.(*dump.SampleRecord) })
 	})
 	f.sample(42)
 	got, err := s.WaitSamples(1, 10*time.Second)

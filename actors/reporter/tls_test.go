@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/sink"
 )
 
 // wss:// against a server with a private CA: refused with the system roots

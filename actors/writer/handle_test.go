@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestHandleThroughWriter(t *testing.T) {
 	f := start(t, t.TempDir())
 	h := NewHandle(f.sys.Root, f.pid)
-	h.Command(messages.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list", "-j"}, Stdout: []byte("body"), Duration: 2500 * time.Microsecond})
+	h.Command(dump.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list", "-j"}, Stdout: []byte("body"), Duration: 2500 * time.Microsecond})
 	h.Sample("fast", time.Now(), []byte(`{"zfs_pools": {"pools": []}}`))
 	h.Read("/proc/loadavg", time.Now(), []byte("0.12 0.34 0.56 1/200 3000"), nil, 150*time.Microsecond)
 	f.flush()
@@ -36,7 +37,7 @@ func BenchmarkHandleEnabled(b *testing.B) {
 	out := make([]byte, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		h.Command(messages.CommandRecord{At: time.Now(), Command: "zpool", Args: args, Stdout: out})
+		h.Command(dump.CommandRecord{At: time.Now(), Command: "zpool", Args: args, Stdout: out})
 	}
 	b.StopTimer()
 	sys.Root.RequestFuture(pid, &messages.Flush{}, time.Minute).Wait()
@@ -50,7 +51,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	dir := b.TempDir()
 	pid := sys.Root.Spawn(Props(dir, discard))
 	out := make([]byte, 4096)
-	rec := &messages.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"status"}, Stdout: out}
+	rec := &dump.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"status"}, Stdout: out}
 	b.SetBytes(int64(len(out)))
 	flush := func() {
 		if _, err := sys.Root.RequestFuture(pid, &messages.Flush{}, time.Minute).Result(); err != nil {

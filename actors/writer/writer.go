@@ -13,9 +13,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/proxmox-agent/proxmox-agent/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
 	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/statelog"
 )
 
 // File names inside the dump directory.
@@ -77,10 +77,10 @@ func (w *writer) Receive(ctx actor.Context) {
 			CommandsFile: {Every: warnEvery}, SamplesFile: {Every: warnEvery},
 		}
 		w.open()
-	case *messages.CommandRecord:
+	case *dump.CommandRecord:
 		w.buf = dump.AppendCommand(w.buf[:0], m)
 		w.write(&w.cmds, CommandsFile)
-	case *messages.SampleRecord:
+	case *dump.SampleRecord:
 		w.buf = dump.AppendSample(w.buf[:0], m)
 		w.write(&w.smps, SamplesFile)
 	case *messages.Flush:

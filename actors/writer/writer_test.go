@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -88,7 +89,7 @@ func mustContain(t *testing.T, body string, subs ...string) {
 // Seed writer_test: "handle_cast :command appends a formatted entry to commands.log".
 func TestCommandEntry(t *testing.T) {
 	f := start(t, t.TempDir())
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list", "-j"},
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list", "-j"},
 		Stdout: []byte("hello body"), Duration: 1234 * time.Microsecond})
 	if err := f.flush(); err != nil {
 		t.Fatal(err)
@@ -99,8 +100,8 @@ func TestCommandEntry(t *testing.T) {
 // Seed: "handle_cast :command records errors in place of exit".
 func TestCommandErrorEntry(t *testing.T) {
 	f := start(t, t.TempDir())
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list"},
-		Outcome: messages.NotFound, Err: `not found: "zpool"`, Duration: 300 * time.Microsecond})
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list"},
+		Outcome: dump.NotFound, Err: `not found: "zpool"`, Duration: 300 * time.Microsecond})
 	f.flush()
 	body := f.read(CommandsFile)
 	mustContain(t, body, `error=not found: "zpool"`, "duration=0ms")
@@ -112,8 +113,8 @@ func TestCommandErrorEntry(t *testing.T) {
 // Seed: "handle_cast :command formats non-zero exit results".
 func TestCommandNonZeroEntry(t *testing.T) {
 	f := start(t, t.TempDir())
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "/bin/sh", Args: []string{"-c", "exit 7"},
-		Outcome: messages.NonZero, ExitCode: 7, Stdout: []byte("oops"), Duration: 500 * time.Microsecond})
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "/bin/sh", Args: []string{"-c", "exit 7"},
+		Outcome: dump.NonZero, ExitCode: 7, Stdout: []byte("oops"), Duration: 500 * time.Microsecond})
 	f.flush()
 	mustContain(t, f.read(CommandsFile), "exit=7", "size=4", "oops")
 }
@@ -121,7 +122,7 @@ func TestCommandNonZeroEntry(t *testing.T) {
 // Seed: "handle_cast :sample appends pretty-printed JSON to samples.log".
 func TestSampleEntry(t *testing.T) {
 	f := start(t, t.TempDir())
-	f.send(&messages.SampleRecord{At: time.Now(), Kind: "fast", Payload: []byte("{\n  \"host\": {\n    \"load1\": 0.1\n  }\n}")})
+	f.send(&dump.SampleRecord{At: time.Now(), Kind: "fast", Payload: []byte("{\n  \"host\": {\n    \"load1\": 0.1\n  }\n}")})
 	f.flush()
 	mustContain(t, f.read(SamplesFile), "kind=fast", `"host"`, `"load1"`, "=====\n")
 }
@@ -131,7 +132,7 @@ func TestSampleEntry(t *testing.T) {
 func TestManyEntriesInOrder(t *testing.T) {
 	f := start(t, t.TempDir())
 	for i := 1; i <= 50; i++ {
-		f.send(&messages.CommandRecord{At: time.Now(), Command: fmt.Sprintf("cmd%d", i),
+		f.send(&dump.CommandRecord{At: time.Now(), Command: fmt.Sprintf("cmd%d", i),
 			Stdout: []byte(fmt.Sprintf("body%d|", i)), Duration: time.Millisecond})
 	}
 	f.flush()
@@ -161,7 +162,7 @@ func TestConcurrentSendersDoNotInterleave(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 20; i++ {
-				f.send(&messages.CommandRecord{At: time.Now(), Command: fmt.Sprintf("g%d", g),
+				f.send(&dump.CommandRecord{At: time.Now(), Command: fmt.Sprintf("g%d", g),
 					Args: []string{fmt.Sprint(i)}, Stdout: []byte(big)})
 			}
 		}(g)
@@ -187,7 +188,7 @@ func TestPoisonDrainsAndCloses(t *testing.T) {
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(Props(dir, discard))
 	for i := 0; i < 200; i++ {
-		sys.Root.Send(pid, &messages.CommandRecord{At: time.Now(), Command: "c", Stdout: []byte("b")})
+		sys.Root.Send(pid, &dump.CommandRecord{At: time.Now(), Command: "c", Stdout: []byte("b")})
 	}
 	if err := sys.Root.PoisonFuture(pid).Wait(); err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestWriteFailureIsRateLimitedAndSurvived(t *testing.T) {
 	}
 	f := start(t, dir)
 	for i := 0; i < 20; i++ {
-		f.send(&messages.CommandRecord{At: time.Now(), Command: "c", Stdout: []byte("b")})
+		f.send(&dump.CommandRecord{At: time.Now(), Command: "c", Stdout: []byte("b")})
 	}
 	if err := f.flush(); err == nil {
 		t.Fatal("flush reported no write error on /dev/full")
@@ -219,7 +220,7 @@ func TestWriteFailureIsRateLimitedAndSurvived(t *testing.T) {
 		t.Fatalf("%d warnings for 20 failed writes, want 1:\n%s", n, f.logs.String())
 	}
 	// samples.log is on a healthy file and keeps working.
-	f.send(&messages.SampleRecord{At: time.Now(), Kind: "fast", Payload: []byte("{}")})
+	f.send(&dump.SampleRecord{At: time.Now(), Kind: "fast", Payload: []byte("{}")})
 	if err := f.flush(); err != nil {
 		t.Fatalf("healthy file reported %v", err)
 	}
@@ -230,14 +231,14 @@ func TestWriteFailureIsRateLimitedAndSurvived(t *testing.T) {
 // reopen stay in the old file, entries after go to a new one, none lost.
 func TestReopenAfterRename(t *testing.T) {
 	f := start(t, t.TempDir())
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "before"})
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "before"})
 	f.flush()
 	if err := os.Rename(filepath.Join(f.dir, CommandsFile), filepath.Join(f.dir, CommandsFile+".1")); err != nil {
 		t.Fatal(err)
 	}
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "between"}) // still the old inode
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "between"}) // still the old inode
 	f.send(&messages.Reopen{})
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "after"})
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "after"})
 	f.flush()
 	old, _ := os.ReadFile(filepath.Join(f.dir, CommandsFile+".1"))
 	mustContain(t, string(old), "$ before", "$ between")
@@ -261,7 +262,7 @@ func TestDirRemovedWhileRunning(t *testing.T) {
 	if err := os.RemoveAll(f.dir); err != nil {
 		t.Fatal(err)
 	}
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "lost"})
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "lost"})
 	if err := f.flush(); err == nil {
 		t.Fatal("no error reported for a missing dump dir")
 	}
@@ -270,7 +271,7 @@ func TestDirRemovedWhileRunning(t *testing.T) {
 	if err := Prepare(f.dir); err != nil {
 		t.Fatal(err)
 	}
-	f.send(&messages.CommandRecord{At: time.Now(), Command: "back"})
+	f.send(&dump.CommandRecord{At: time.Now(), Command: "back"})
 	if err := f.flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/proxmox-agent/proxmox-agent/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 )
 
 func main() {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/proxmox-agent/proxmox-agent/sink"
-	"github.com/proxmox-agent/proxmox-agent/sink/sinktest"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink/sinktest"
 )
 
 // e2eAgent starts the real binary against url with the fake commands and

@@ -9,7 +9,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,17 +22,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/proxmox-agent/proxmox-agent/actors/collector"
-	"github.com/proxmox-agent/proxmox-agent/actors/writer"
 	"github.com/proxmox-agent/proxmox-agent/config"
-	"github.com/proxmox-agent/proxmox-agent/dump"
-	"github.com/proxmox-agent/proxmox-agent/logging"
-	"github.com/proxmox-agent/proxmox-agent/messages"
-	"github.com/proxmox-agent/proxmox-agent/payload"
-	"github.com/proxmox-agent/proxmox-agent/runner"
-	"github.com/proxmox-agent/proxmox-agent/sdnotify"
-	"github.com/proxmox-agent/proxmox-agent/sources"
-	"github.com/proxmox-agent/proxmox-agent/statelog"
+	"github.com/proxmox-agent/proxmox-agent/internal/logging"
+	"github.com/proxmox-agent/proxmox-agent/internal/sdnotify"
+	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
 	"github.com/proxmox-agent/proxmox-agent/supervisor"
 )
 
@@ -179,7 +171,7 @@ func daemon(f flags, stderr io.Writer) int {
 	}
 	log.Info("starting", "version", cfg.Version, "host_id", cfg.HostID, "server", cfg.RedactedURL(), "config", cfg.Path)
 	tree, err := supervisor.Start(supervisor.Options{
-		Config: cfg, Log: log, Sources: sources.For,
+		Config: cfg, Log: log,
 		SystemOptions: []actor.ConfigOption{logging.ActorSystemOption(log)},
 	})
 	if err != nil {
@@ -265,40 +257,12 @@ func once(f flags, stdout, stderr io.Writer) int {
 		log.Error("cannot load config", "err", err)
 		return 1
 	}
-	r := &runner.Runner{MaxOutput: cfg.Commands.MaxOutputBytes}
-	var h *dump.Handle
-	var sys *actor.ActorSystem
-	var wpid *actor.PID
-	if writer.Configure(cfg.Debug.DumpDir, log) {
-		sys = actor.NewActorSystem(logging.ActorSystemOption(log))
-		wpid = sys.Root.Spawn(writer.Props(cfg.Debug.DumpDir, log))
-		h = writer.NewHandle(sys.Root, wpid)
-		r.Dump = h
-	}
-	stats := &supervisor.Stats{Started: time.Now(), Collectors: map[string]*collector.Counters{}}
-	env := &supervisor.Env{Config: cfg, Runner: r, Dump: h, Stats: stats, Log: log,
-		ReporterStatus: func(time.Duration) (*messages.Status, error) {
-			return nil, errors.New("not connected: once does not report")
-		}}
-	out := map[string]json.RawMessage{}
-	failed := false
-	for _, kind := range messages.Kinds {
-		s := collector.CollectOnce(kind, sources.For(kind, env), log)
-		body, err := payload.Encode(s)
-		if err != nil {
-			log.Error("cannot encode sample", "kind", kind, "err", err)
-			failed = true
-			continue
-		}
-		h.Sample(kind, time.Now(), payload.Indent(body))
-		out[kind] = body
-	}
-	if sys != nil {
-		if _, err := sys.Root.RequestFuture(wpid, &messages.Flush{}, 10*time.Second).Result(); err != nil {
-			log.Warn("dump flush failed", "err", err)
-		}
-		_ = sys.Root.PoisonFuture(wpid).Wait()
-		sys.Shutdown()
+	out, cerr := supervisor.Once(supervisor.Options{
+		Config: cfg, Log: log,
+		SystemOptions: []actor.ConfigOption{logging.ActorSystemOption(log)},
+	})
+	if cerr != nil {
+		log.Error("cannot encode sample", "err", cerr)
 	}
 	// One JSON document keyed by cadence (fast, medium, slow sort in
 	// cadence order), so `once | jq .fast.data.host` works.
@@ -311,7 +275,7 @@ func once(f flags, stdout, stderr io.Writer) int {
 		log.Error("write stdout", "err", err)
 		return 1
 	}
-	if failed {
+	if cerr != nil {
 		return 1
 	}
 	return 0

@@ -1,0 +1,61 @@
+package collect
+
+import (
+	"context"
+	"runtime"
+	"time"
+)
+
+// Agent is the agent's self-report, in every fast sample.
+type Agent struct {
+	Env     *Env
+	Version string
+}
+
+// AgentData is the agent payload.
+type AgentData struct {
+	Version       string            `json:"version"`
+	GoVersion     string            `json:"go_version"`
+	UptimeSeconds uint64            `json:"uptime_seconds"`
+	Restarts      uint64            `json:"restarts"`
+	SkippedTicks  map[string]uint64 `json:"skipped_ticks"`
+	SourcePanics  uint64            `json:"source_panics"`
+	StuckCommands int               `json:"stuck_commands"`
+	Connected     bool              `json:"connected"`
+	Joined        bool              `json:"joined"`
+	QueueDepth    int               `json:"queue_depth"`
+	QueueBytes    int               `json:"queue_bytes"`
+	Dropped       uint64            `json:"dropped"`
+	LastError     string            `json:"last_error,omitempty"`
+}
+
+// Collect reads the supervisor's counters and asks the reporter for its state.
+func (a *Agent) Collect(context.Context) (any, error) {
+	env := a.Env
+	d := AgentData{Version: a.Version, GoVersion: runtime.Version(), SkippedTicks: map[string]uint64{}}
+	if env == nil || env.Stats == nil {
+		return d, nil
+	}
+	d.UptimeSeconds = uint64(time.Since(env.Stats.Started).Seconds())
+	d.Restarts = env.Stats.Restarts.Load()
+	for kind, c := range env.Stats.Collectors {
+		d.SkippedTicks[kind] = c.Skipped.Load()
+		d.SourcePanics += c.Panics.Load()
+	}
+	if env.Runner != nil {
+		d.StuckCommands = env.Runner.Stuck()
+	}
+	if env.ReporterStatus != nil {
+		st, err := env.ReporterStatus(2 * time.Second)
+		if err != nil {
+			d.LastError = err.Error()
+			return d, nil
+		}
+		d.Connected, d.Joined = st.Connected, st.Joined
+		d.QueueDepth, d.QueueBytes, d.Dropped = st.QueueDepth, st.QueueBytes, st.Dropped
+		if st.LastError != "" {
+			d.LastError = st.LastError
+		}
+	}
+	return d, nil
+}

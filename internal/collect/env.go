@@ -1,0 +1,42 @@
+package collect
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+	"github.com/proxmox-agent/proxmox-agent/messages"
+)
+
+// Env is what the sources of every cadence are built from. The supervisor
+// makes one per process (see supervisor.Wire), for the daemon and for once.
+type Env struct {
+	Config *config.Config
+	Runner *runner.Runner
+	Dump   *dump.Handle
+	Stats  *Stats
+	Log    *slog.Logger
+	// ReporterStatus asks the reporter for its status (from a goroutine,
+	// never from inside an actor's handler). Nil when nothing reports.
+	ReporterStatus func(timeout time.Duration) (*messages.Status, error)
+}
+
+// Stats are counters that outlive actor restarts, for the agent's
+// self-report.
+type Stats struct {
+	Started    time.Time
+	Restarts   atomic.Uint64
+	Collectors map[string]*Counters
+}
+
+// NewStats returns zeroed stats with a counter set for every cadence.
+func NewStats() *Stats {
+	s := &Stats{Started: time.Now(), Collectors: map[string]*Counters{}}
+	for _, k := range messages.Kinds {
+		s.Collectors[k] = &Counters{}
+	}
+	return s
+}

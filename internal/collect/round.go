@@ -1,0 +1,150 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/messages"
+)
+
+// Source is one thing a cadence reads in a round.
+type Source struct {
+	// Name is the key in the sample's data (or errors).
+	Name string
+	// Timeout bounds the source; past it the round goes on without it.
+	Timeout time.Duration
+	// Collect returns the source's data. It should honour ctx, but a source
+	// that does not cannot hold up the round past Timeout.
+	Collect func(ctx context.Context) (any, error)
+}
+
+// Counters are a cadence's counters for the agent's self-report. They live
+// outside the collector actor so that a restart does not reset them.
+type Counters struct {
+	Rounds  atomic.Uint64
+	Skipped atomic.Uint64
+	Panics  atomic.Uint64
+}
+
+// Round runs a cadence's sources. It holds the one piece of state that must
+// outlive a collector actor's restart: which sources are still running from
+// an earlier round, so that a hung source is never started twice.
+type Round struct {
+	Kind     string
+	Sources  []Source
+	Counters *Counters
+	Log      *slog.Logger
+
+	busy []atomic.Bool
+}
+
+// NewRound returns the runner for one cadence's sources.
+func NewRound(kind string, sources []Source, counters *Counters, log *slog.Logger) *Round {
+	if counters == nil {
+		counters = &Counters{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Round{Kind: kind, Sources: sources, Counters: counters, Log: log, busy: make([]atomic.Bool, len(sources))}
+}
+
+// Result is one finished round.
+type Result struct {
+	Sample *messages.Sample
+	// Panics lists sources that panicked: a bug, not a data problem.
+	Panics []string
+	// Errs are the sources' errors as returned (nil for success), for
+	// state-change logging.
+	Errs map[string]error
+}
+
+type result struct {
+	name  string
+	data  any
+	err   error
+	panic bool
+}
+
+// Run runs every source at once and waits for each until its own timeout;
+// a source that overruns is reported and left behind (its busy flag stays
+// set until it returns, so the next round reports it instead of starting it
+// again).
+func (r *Round) Run(at time.Time) Result {
+	results := make(chan result, len(r.Sources))
+	var wg sync.WaitGroup
+	for i := range r.Sources {
+		src := &r.Sources[i]
+		if !r.busy[i].CompareAndSwap(false, true) {
+			results <- result{name: src.Name, err: fmt.Errorf("previous run still in progress; not started again")}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- r.runSource(src, &r.busy[i])
+		}()
+	}
+	wg.Wait()
+	close(results)
+	return assemble(r.Kind, at, results)
+}
+
+func assemble(kind string, at time.Time, results <-chan result) Result {
+	s := &messages.Sample{Kind: kind, CollectedAt: at, Data: map[string]any{}}
+	out := Result{Sample: s, Errs: map[string]error{}}
+	for res := range results {
+		out.Errs[res.name] = res.err
+		if res.err == nil {
+			s.Data[res.name] = res.data
+			continue
+		}
+		if s.Errors == nil {
+			s.Errors = map[string]string{}
+		}
+		s.Errors[res.name] = res.err.Error()
+		if res.panic {
+			out.Panics = append(out.Panics, res.name)
+		}
+	}
+	sort.Strings(out.Panics)
+	return out
+}
+
+// runSource waits for one source up to its timeout. The source itself runs
+// in a goroutine of its own that clears busy when it really ends.
+func (r *Round) runSource(src *Source, busy *atomic.Bool) result {
+	ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
+	defer cancel()
+	out := make(chan result, 1)
+	go func() {
+		defer busy.Store(false)
+		defer func() {
+			if p := recover(); p != nil {
+				r.Counters.Panics.Add(1)
+				r.Log.Error("source panicked", "source", src.Name, "panic", p, "stack", string(debug.Stack()))
+				out <- result{name: src.Name, err: fmt.Errorf("internal error: source panicked: %v", p), panic: true}
+			}
+		}()
+		data, err := src.Collect(ctx)
+		out <- result{name: src.Name, data: data, err: err}
+	}()
+	select {
+	case res := <-out:
+		return res
+	case <-ctx.Done():
+		return result{name: src.Name, err: fmt.Errorf("timed out after %s", src.Timeout)}
+	}
+}
+
+// CollectOnce runs one round of sources outside any actor (the `once`
+// subcommand) with the same concurrency, timeouts and error entries.
+func CollectOnce(kind string, sources []Source, log *slog.Logger) *messages.Sample {
+	return NewRound(kind, sources, nil, log).Run(time.Now()).Sample
+}

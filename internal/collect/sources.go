@@ -1,0 +1,71 @@
+// Package sources wires the data sources into each cadence: which source
+// runs on fast, medium and slow, with which binary, path and timeout. Each
+// source lives in its own file and only runs commands or reads files; the
+// parsing is in zfs, pve, smart and procfs.
+package collect
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+)
+
+// Runner runs one command; *runner.Runner is the real one, tests use fakes.
+type Runner interface {
+	Run(ctx context.Context, timeout time.Duration, name string, args ...string) runner.Result
+}
+
+// slack is added to a source's timeout on top of its commands' timeouts:
+// the runner may wait up to its grace period to reap a killed child.
+const slack = runner.DefaultGrace + time.Second
+
+// For returns the sources of cadence kind, built from env.
+func For(kind string, env *Env) []Source {
+	return Build(kind, env.Config, env.Runner, FS{Root: env.Config.Proc.Root, Dump: env.Dump}, env)
+}
+
+// Build is For with the runner and proc root passed in, so tests point them
+// at fakes and testdata.
+func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Source {
+	t := cfg.Timeouts
+	zpoolT, zfsT := config.Seconds(t.ZpoolSeconds), config.Seconds(t.ZfsSeconds)
+	pveshT, smartT := config.Seconds(t.PveshSeconds), config.Seconds(t.SmartctlSeconds)
+	log := slog.New(slog.DiscardHandler)
+	if env != nil && env.Log != nil {
+		log = env.Log
+	}
+	switch kind {
+	case "fast":
+		pools := &ZFSPools{Run: run, Zpool: cfg.Commands.Zpool, Timeout: zpoolT, FS: fs, Loc: time.Local, Log: log}
+		return []Source{
+			{Name: "host", Timeout: 5 * time.Second, Collect: (&Host{FS: fs}).Collect},
+			{Name: "zfs_pools", Timeout: 2*zpoolT + slack, Collect: pools.Collect},
+			{Name: "arc", Timeout: 5 * time.Second, Collect: (&ARC{FS: fs}).Collect},
+			{Name: "agent", Timeout: 5 * time.Second, Collect: (&Agent{Env: env, Version: cfg.Version}).Collect},
+		}
+	case "medium":
+		return []Source{
+			{Name: "guests", Timeout: pveshT + slack, Collect: (&Guests{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
+			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Run: run, Zfs: cfg.Commands.Zfs, Timeout: zfsT, Log: log}).Collect},
+		}
+	case "slow":
+		return []Source{
+			{Name: "storage", Timeout: pveshT + slack, Collect: (&Storage{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
+			{Name: "disks", Timeout: 2*smartT + slack, Collect: (&Disks{Run: run, Smartctl: cfg.Commands.Smartctl, Timeout: smartT}).Collect},
+			{Name: "node", Timeout: pveshT + slack, Collect: (&Node{Run: run, Pvesh: cfg.Commands.Pvesh, Zfs: cfg.Commands.Zfs,
+				Node: cfg.Node, FS: fs, PveshTimeout: pveshT, ZfsTimeout: zfsT}).Collect},
+		}
+	}
+	return nil
+}
+
+// output returns stdout of a successful command, or its error.
+func output(res runner.Result) ([]byte, error) {
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	return res.Stdout, nil
+}

@@ -1,0 +1,317 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/payload"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fakeRun answers command lines from files in ../testdata/fakebin/data, the
+// same fixtures the shell fakes print.
+type fakeRun struct {
+	mu    sync.Mutex
+	zfs22 bool
+	calls []string
+	hang  map[string]bool
+}
+
+const data = "../../testdata/fakebin/data/"
+
+func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, args ...string) runner.Result {
+	line := strings.Join(append([]string{filepath.Base(name)}, args...), " ")
+	f.mu.Lock()
+	f.calls = append(f.calls, line)
+	hang := f.hang[filepath.Base(name)]
+	f.mu.Unlock()
+	res := runner.Result{Line: line}
+	if hang {
+		<-ctx.Done()
+		res.Outcome, res.Reason = dump.TimedOut, "timed out after "+timeout.String()
+		return res
+	}
+	file := map[string]string{
+		"zpool status -j --json-flat-vdevs --json-int": "zpool-status.json",
+		"zpool list -j --json-int":                     "zpool-list.json",
+		"zpool status -p":                              "zpool-status-degraded-p.txt",
+		"zpool list -H -p -o " + "name,size,alloc,free,frag,cap,dedup,health":                "zpool-list-Hp.txt",
+		"zfs list -j --json-int -t filesystem,volume -o name,used,avail,refer,compressratio": "zfs-list-datasets.json",
+		"zfs list -H -p -t filesystem,volume -o name,type,used,avail,refer,compressratio":    "zfs-list-datasets-Hp.txt",
+		"zfs version": "zfs-version.txt",
+		"pvesh get /cluster/resources --output-format json":  "pvesh-cluster-resources.json",
+		"pvesh get /nodes/pve1/storage --output-format json": "pvesh-nodes-storage.json",
+		"pvesh get /nodes/pve1/version --output-format json": "pvesh-nodes-version.json",
+		"smartctl --scan -j":                        "smartctl-scan.json",
+		"smartctl -j -a -n standby -d sat /dev/sda": "smartctl-a-sata-ssd.json",
+		"smartctl -j -a -n standby -d sat /dev/sdc": "smartctl-a-hdd-standby.json",
+	}[line]
+	if f.zfs22 && strings.Contains(line, " -j") && !strings.HasPrefix(line, "smartctl") {
+		res.Outcome, res.ExitCode = dump.NonZero, 2
+		res.Stderr, _ = os.ReadFile(data + "zpool-status-j-on-zfs-2.2.stderr.txt")
+		return res
+	}
+	if file == "" {
+		res.Outcome, res.ExitCode = dump.NonZero, 1
+		res.Stderr = []byte("fake: no fixture for " + line)
+		return res
+	}
+	b, err := os.ReadFile(data + file)
+	if err != nil {
+		panic(err)
+	}
+	res.Stdout = b
+	if strings.HasSuffix(line, "/dev/sdc") {
+		res.Outcome, res.ExitCode = dump.NonZero, 2
+	}
+	return res
+}
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte("server_url = \"ws://127.0.0.1:1/s\"\ntoken = \"t\"\nnode = \"pve1\"\nhost_id = \"pve1\"\n"),
+		func() (string, error) { return "pve1", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+var fixedAt = time.Date(2026, 4, 22, 15, 32, 17, 104_000_000, time.UTC)
+
+// collect runs one round of kind's sources (the agent self-report aside: it
+// holds uptimes) and returns the pushed payload.
+func collect(t *testing.T, kind string, run Runner) []byte {
+	t.Helper()
+	old := time.Local
+	time.Local = time.FixedZone("CEST", 2*3600) // the text fixtures' zone
+	defer func() { time.Local = old }()
+	var srcs []Source
+	for _, s := range Build(kind, testConfig(t), run, FS{Root: "../../testdata/proc"}, nil) {
+		if s.Name != "agent" {
+			srcs = append(srcs, s)
+		}
+	}
+	s := CollectOnce(kind, srcs, slog.New(slog.DiscardHandler))
+	s.CollectedAt = fixedAt
+	b, err := payload.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payload.Indent(b)
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(got)+"\n" {
+		t.Errorf("%s differs from the golden file (go test ./sources -update to accept):\n%s", name, got)
+	}
+}
+
+// Each cadence's assembled payload, byte for byte.
+func TestGoldenPayloads(t *testing.T) {
+	for _, kind := range []string{"fast", "medium", "slow"} {
+		t.Run(kind, func(t *testing.T) {
+			golden(t, kind+".json", collect(t, kind, &fakeRun{}))
+		})
+	}
+}
+
+// On OpenZFS 2.2 the text path gives the same payload for the same pool.
+// (The JSON fixture also holds a healthy rpool that the text one lacks.)
+func TestZFS22FallbackSameShape(t *testing.T) {
+	f := &fakeRun{zfs22: true}
+	got := collect(t, "fast", f)
+	golden(t, "fast-zfs22.json", got)
+	var a, b struct {
+		Data struct {
+			Pools struct {
+				Pools []map[string]any `json:"pools"`
+			} `json:"zfs_pools"`
+		} `json:"data"`
+	}
+	json.Unmarshal(collect(t, "fast", &fakeRun{}), &a)
+	json.Unmarshal(got, &b)
+	var tankJSON map[string]any
+	for _, p := range a.Data.Pools.Pools {
+		if p["name"] == "tank" {
+			tankJSON = p
+		}
+	}
+	tankText := b.Data.Pools.Pools[0]
+	for k := range tankJSON {
+		if _, ok := tankText[k]; !ok {
+			t.Errorf("text path lacks key %s", k)
+		}
+	}
+	// Detected once: the second round goes straight to text.
+	p := &ZFSPools{Run: f, Zpool: "zpool", Timeout: time.Second, Loc: time.UTC}
+	for i := 0; i < 2; i++ {
+		if _, err := p.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			f.calls = nil
+		}
+	}
+	if len(f.calls) != 2 {
+		t.Errorf("second round ran %v", f.calls)
+	}
+	for _, c := range f.calls {
+		if strings.Contains(c, " -j") {
+			t.Errorf("retried JSON after detecting 2.2: %s", c)
+		}
+	}
+	m := collect(t, "medium", &fakeRun{zfs22: true})
+	if !strings.Contains(string(m), `"compressratio"`) || strings.Contains(string(m), "zfs_datasets\": \"") {
+		t.Errorf("datasets fallback:\n%s", m)
+	}
+}
+
+// A hung zpool: the source times out on its own, the rest of the sample is
+// there, and kstat still tells the pools' states.
+func TestHungZpoolReportsKstatStates(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Timeouts.ZpoolSeconds = 1
+	f := &fakeRun{hang: map[string]bool{"zpool": true}}
+	var srcs []Source
+	for _, s := range Build("fast", cfg, f, FS{Root: "../../testdata/proc"}, nil) {
+		if s.Name == "zfs_pools" {
+			s.Timeout = 200 * time.Millisecond
+		}
+		srcs = append(srcs, s)
+	}
+	start := time.Now()
+	s := CollectOnce("fast", srcs, slog.New(slog.DiscardHandler))
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("round waited for the hung source")
+	}
+	if _, ok := s.Data["host"]; !ok {
+		t.Error("host missing")
+	}
+	if e := s.Errors["zfs_pools"]; !strings.Contains(e, "timed out") {
+		t.Errorf("zfs_pools error %q", e)
+	}
+	// The source's own context expiry: the runner (faked) reports it with kstat states.
+	p := &ZFSPools{Run: f, Zpool: "zpool", Timeout: time.Second, FS: FS{Root: "../../testdata/proc"}, Loc: time.UTC}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := p.Collect(ctx)
+	if err == nil || !strings.Contains(err.Error(), "kstat pool states: rpool=ONLINE tank=DEGRADED") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// Not a ZFS, not a Proxmox host: short error entries, everything else pushed.
+func TestPlainHost(t *testing.T) {
+	r := &runner.Runner{}
+	cfg := testConfig(t)
+	cfg.Commands.Zpool, cfg.Commands.Zfs, cfg.Commands.Pvesh, cfg.Commands.Smartctl = "/nonexistent/zpool", "/nonexistent/zfs", "/nonexistent/pvesh", "/nonexistent/smartctl"
+	errs := map[string]string{}
+	for _, kind := range []string{"fast", "medium", "slow"} {
+		s := CollectOnce(kind, Build(kind, cfg, r, FS{Root: t.TempDir()}, nil), slog.New(slog.DiscardHandler))
+		for k, v := range s.Errors {
+			errs[k] = v
+		}
+		if kind == "fast" {
+			if _, ok := s.Data["agent"]; !ok {
+				t.Error("agent self-report missing")
+			}
+		}
+	}
+	want := map[string]string{
+		"zfs_pools": "/nonexistent/zpool not found", "guests": "/nonexistent/pvesh not found",
+		"zfs_datasets": "/nonexistent/zfs not found", "storage": "/nonexistent/pvesh not found",
+		"disks": "/nonexistent/smartctl not found", "arc": "arcstats not present (ZFS module not loaded)",
+	}
+	for k, v := range want {
+		if errs[k] != v {
+			t.Errorf("%s: %q, want %q", k, errs[k], v)
+		}
+	}
+}
+
+func TestHostCPUBusyFromSecondSample(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"loadavg", "meminfo", "uptime"} {
+		b, _ := os.ReadFile("../../testdata/proc/" + f)
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	copyStat := func(src string) {
+		b, _ := os.ReadFile("../parse/procfs/testdata/" + src)
+		os.WriteFile(filepath.Join(dir, "stat"), b, 0o644)
+	}
+	h := &Host{FS: FS{Root: dir}}
+	copyStat("stat")
+	d1, err := h.Collect(context.Background())
+	if err != nil || d1.(HostData).CPUBusyPct.Valid {
+		t.Fatalf("first sample: %+v %v", d1, err)
+	}
+	copyStat("stat.next")
+	d2, _ := h.Collect(context.Background())
+	if got := d2.(HostData).CPUBusyPct; !got.Valid || got.V != 52.63 {
+		t.Fatalf("second sample busy %v", got)
+	}
+	os.WriteFile(filepath.Join(dir, "meminfo"), []byte("garbage"), 0o644)
+	if _, err := h.Collect(context.Background()); err == nil {
+		t.Error("garbage meminfo accepted")
+	}
+}
+
+func TestAgentSelfReportWithoutEnv(t *testing.T) {
+	d, err := (&Agent{Version: "1.2.3"}).Collect(context.Background())
+	if err != nil || d.(AgentData).Version != "1.2.3" {
+		t.Fatalf("%+v %v", d, err)
+	}
+}
+
+// BenchmarkFastRound is one fast round end to end: the real runner executes
+// the shell fakes in testdata/fakebin (fork+exec included), /proc from
+// testdata, parse, assemble and encode.
+func BenchmarkFastRound(b *testing.B) {
+	cfg, err := config.Parse([]byte("server_url = \"ws://127.0.0.1:1/s\"\ntoken = \"t\"\nnode = \"pve1\"\n"), func() (string, error) { return "pve1", nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin, _ := filepath.Abs("../../testdata/fakebin")
+	cfg.Commands.Zpool = filepath.Join(bin, "zpool")
+	srcs := Build("fast", cfg, &runner.Runner{}, FS{Root: "../../testdata/proc"}, nil)
+	log := slog.New(slog.DiscardHandler)
+	var failures atomic.Int64
+	b.ReportAllocs()
+	for b.Loop() {
+		s := CollectOnce("fast", srcs, log)
+		if len(s.Errors) > 0 {
+			failures.Add(1)
+		}
+		if _, err := payload.Encode(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if failures.Load() > 0 {
+		b.Fatalf("%d rounds had errors", failures.Load())
+	}
+}

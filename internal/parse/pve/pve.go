@@ -1,0 +1,161 @@
+// Package pve parses `pvesh get ... --output-format json` output. Proxmox
+// prints some numbers as strings and orders arrays at random, so decoding
+// is lenient and results are sorted.
+package pve
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
+)
+
+// Guest is one VM or container of this node, from /cluster/resources (the
+// only pvesh path that carries real cpu, diskread and diskwrite).
+type Guest struct {
+	VMID     lenient.Uint `json:"vmid"`
+	Name     string       `json:"name"`
+	Type     string       `json:"type"` // qemu, lxc
+	Status   string       `json:"status"`
+	Template bool         `json:"template"`
+	Usage
+	Tags []string `json:"tags"`
+	Lock string   `json:"lock"`
+}
+
+// Usage is a guest's resource figures, the same in pvesh's output and in
+// the payload (embedded, so its fields sit flat in both).
+type Usage struct {
+	CPU       lenient.Float `json:"cpu"` // fraction of maxcpu
+	MaxCPU    lenient.Float `json:"maxcpu"`
+	Mem       lenient.Uint  `json:"mem"`
+	MaxMem    lenient.Uint  `json:"maxmem"`
+	Disk      lenient.Uint  `json:"disk"`
+	MaxDisk   lenient.Uint  `json:"maxdisk"`
+	NetIn     lenient.Uint  `json:"netin"`
+	NetOut    lenient.Uint  `json:"netout"`
+	DiskRead  lenient.Uint  `json:"diskread"`
+	DiskWrite lenient.Uint  `json:"diskwrite"`
+	Uptime    lenient.Uint  `json:"uptime"`
+}
+
+type rawResource struct {
+	Type     lenient.String `json:"type"`
+	Node     lenient.String `json:"node"`
+	VMID     lenient.Uint   `json:"vmid"`
+	Name     lenient.String `json:"name"`
+	Status   lenient.String `json:"status"`
+	Template lenient.Bool   `json:"template"`
+	Usage
+	Tags lenient.String `json:"tags"`
+	Lock lenient.String `json:"lock"`
+}
+
+// ParseGuests parses /cluster/resources and keeps node's qemu and lxc
+// entries, sorted by vmid. Entries that are not objects are skipped.
+func ParseGuests(b []byte, node string) ([]Guest, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, fmt.Errorf("pvesh /cluster/resources: want a JSON array: %w", err)
+	}
+	out := []Guest{}
+	for _, it := range items {
+		var r rawResource
+		if json.Unmarshal(it, &r) != nil {
+			continue
+		}
+		if string(r.Node) != node || (r.Type != "qemu" && r.Type != "lxc") {
+			continue
+		}
+		g := Guest{
+			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
+			Template: r.Template.V, Usage: r.Usage, Tags: splitTags(string(r.Tags)),
+			Lock: string(r.Lock),
+		}
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].VMID.V < out[j].VMID.V })
+	return out, nil
+}
+
+// splitTags turns "prod;web" (Proxmox also accepts , and space) into a list.
+func splitTags(s string) []string {
+	tags := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
+	if tags == nil {
+		return []string{}
+	}
+	return tags
+}
+
+// Storage is one storage as this node sees it.
+type Storage struct {
+	Storage string   `json:"storage"`
+	Type    string   `json:"type"`
+	Content []string `json:"content"`
+	StorageState
+}
+
+// StorageState is a storage's flags and space, the same in pvesh's output
+// and in the payload.
+type StorageState struct {
+	Enabled lenient.Bool `json:"enabled"`
+	Active  lenient.Bool `json:"active"`
+	Shared  lenient.Bool `json:"shared"`
+	Total   lenient.Uint `json:"total"`
+	Used    lenient.Uint `json:"used"`
+	Avail   lenient.Uint `json:"avail"`
+}
+
+type rawStorage struct {
+	Storage lenient.String `json:"storage"`
+	Type    lenient.String `json:"type"`
+	Content lenient.String `json:"content"`
+	StorageState
+}
+
+// ParseStorage parses /nodes/<node>/storage, sorted by storage id.
+func ParseStorage(b []byte) ([]Storage, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, fmt.Errorf("pvesh /nodes/<node>/storage: want a JSON array: %w", err)
+	}
+	out := []Storage{}
+	for _, it := range items {
+		var r rawStorage
+		if json.Unmarshal(it, &r) != nil || r.Storage == "" {
+			continue
+		}
+		content := strings.Split(string(r.Content), ",")
+		if r.Content == "" {
+			content = []string{}
+		}
+		out = append(out, Storage{Storage: string(r.Storage), Type: string(r.Type), Content: content, StorageState: r.StorageState})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Storage < out[j].Storage })
+	return out, nil
+}
+
+// Version is /nodes/<node>/version.
+type Version struct {
+	Version string `json:"version"`
+	Release string `json:"release"`
+	RepoID  string `json:"repoid"`
+}
+
+// ParseVersion parses /nodes/<node>/version.
+func ParseVersion(b []byte) (Version, error) {
+	var raw struct {
+		Version lenient.String `json:"version"`
+		Release lenient.String `json:"release"`
+		RepoID  lenient.String `json:"repoid"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Version{}, fmt.Errorf("pvesh /nodes/<node>/version: %w", err)
+	}
+	if raw.Version == "" {
+		return Version{}, fmt.Errorf("pvesh /nodes/<node>/version: no version field")
+	}
+	return Version{string(raw.Version), string(raw.Release), string(raw.RepoID)}, nil
+}

@@ -1,0 +1,116 @@
+package pve
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
+)
+
+func read(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pvesh-cluster-resources.json imitates `pvesh get /cluster/resources
+// --output-format json` on a two-node cluster with one node offline.
+func TestParseGuestsKeepsThisNodesGuests(t *testing.T) {
+	gs, err := ParseGuests(read(t, "pvesh-cluster-resources.json"), "pve1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for _, g := range gs {
+		ids = append(ids, g.VMID.V)
+	}
+	if len(ids) != 5 || ids[0] != 100 || ids[4] != 9000 {
+		t.Fatalf("vmids %v, want pve1's 100 101 102 103 9000", ids)
+	}
+	web := gs[0]
+	if web.Name != "web01" || web.Type != "qemu" || web.Status != "running" || web.MaxCPU != lenient.F(4) ||
+		web.Mem != lenient.U(6134272000) || web.DiskRead != lenient.U(5134237184) || len(web.Tags) != 2 {
+		t.Errorf("%+v", web)
+	}
+	if gs[3].Type != "lxc" {
+		t.Errorf("%+v", gs[3])
+	}
+	if gs, _ := ParseGuests(read(t, "pvesh-cluster-resources.json"), "nosuchnode"); len(gs) != 0 {
+		t.Errorf("other node's guests: %v", gs)
+	}
+}
+
+func TestParseGuestsHostileInput(t *testing.T) {
+	for name, in := range map[string]string{"empty": "", "object": `{"data":[]}`, "truncated": `[{"type":"qemu"`, "garbage": "ipcc_send_rec[1] failed: Connection refused"} {
+		if _, err := ParseGuests([]byte(in), "pve1"); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	// Wrong types and numeric strings degrade per field, not per call.
+	gs, err := ParseGuests([]byte(`[5,"x",{"type":"qemu","node":"pve1","vmid":"101","cpu":"0.5","mem":{"a":1},"name":100,"template":"1","tags":""}]`), "pve1")
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("%v %v", gs, err)
+	}
+	g := gs[0]
+	if g.VMID != lenient.U(101) || g.CPU != lenient.F(0.5) || g.Mem.Valid || g.Name != "100" || !g.Template || len(g.Tags) != 0 {
+		t.Errorf("%+v", g)
+	}
+	b, _ := json.Marshal(g)
+	if !strings.Contains(string(b), `"mem":null`) || !strings.Contains(string(b), `"tags":[]`) {
+		t.Errorf("%s", b)
+	}
+}
+
+func TestParseStorage(t *testing.T) {
+	ss, err := ParseStorage(read(t, "pvesh-nodes-storage.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) < 3 || ss[0].Storage != "local" || ss[0].Type != "dir" || len(ss[0].Content) != 3 ||
+		!ss[0].Enabled.V || ss[0].Total != lenient.U(742271246336) {
+		t.Fatalf("%+v", ss)
+	}
+	if _, err := ParseStorage([]byte("storage 'x' is not online")); err == nil {
+		t.Error("garbage accepted")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	v, err := ParseVersion(read(t, "pvesh-nodes-version.json"))
+	if err != nil || v.Version != "9.0.10" || v.Release != "9.0" {
+		t.Fatalf("%+v %v", v, err)
+	}
+	if _, err := ParseVersion([]byte(`{}`)); err == nil {
+		t.Error("empty object accepted")
+	}
+}
+
+func BenchmarkParseGuests1000(b *testing.B) {
+	in := read(b, "pvesh-cluster-resources-1000.json")
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		gs, err := ParseGuests(in, "pve3")
+		if err != nil || len(gs) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzParseGuests(f *testing.F) {
+	f.Add(read(f, "pvesh-cluster-resources.json"))
+	f.Add([]byte(`[{"type":"lxc","node":"pve1","vmid":1e30}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gs, err := ParseGuests(b, "pve1")
+		if err == nil {
+			if _, err := json.Marshal(gs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

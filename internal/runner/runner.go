@@ -1,0 +1,324 @@
+// Package runner executes external commands the way the agent needs them on
+// a storage host: argv only (no shell), LC_ALL=C.UTF-8, a per-call timeout,
+// the child in its own process group (a timeout kills the whole group),
+// stdout and stderr captured apart and capped, and a child that cannot be
+// reaped (zpool in D state on a suspended pool) abandoned rather than waited
+// for. The same command line is never started twice at once: while an
+// earlier run is outstanding, Run answers "stuck" without starting another.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+)
+
+// Defaults for a zero Runner.
+const (
+	DefaultMaxOutput = 16 << 20
+	DefaultGrace     = 2 * time.Second
+)
+
+// Runner runs commands. The zero value is usable; set Dump to record every
+// call in the diagnostic dump. Safe for concurrent use.
+type Runner struct {
+	// Dump receives one entry per call (nil: dump off).
+	Dump *dump.Handle
+	// MaxOutput caps bytes kept per stream; the rest is read and discarded.
+	MaxOutput int
+	// Grace is how long to wait for the killed group to be reaped before
+	// abandoning it.
+	Grace time.Duration
+	// Env is the base environment (nil: the agent's own).
+	Env []string
+
+	mu          sync.Mutex
+	outstanding map[string]*claim
+}
+
+// claim is one started command line that has not been reaped yet.
+type claim struct {
+	since     time.Time
+	abandoned bool
+	pid       int
+}
+
+// Result is what one call produced.
+type Result struct {
+	// Line is the command line as run, for messages ("zpool status -p").
+	Line      string
+	Outcome   dump.Outcome
+	ExitCode  int
+	Stdout    []byte
+	Stderr    []byte
+	Truncated bool
+	// Reason explains outcomes without output (not found, timed out, stuck, failed).
+	Reason   string
+	Duration time.Duration
+}
+
+// Err returns nil for exit 0 and otherwise an *Error that says what happened
+// in one short line, fit for a sample's errors map.
+func (r Result) Err() error {
+	if r.Outcome == dump.OK {
+		return nil
+	}
+	return &Error{Result: r}
+}
+
+// Error is a failed command.
+type Error struct{ Result Result }
+
+func (e *Error) Error() string {
+	r := e.Result
+	switch r.Outcome {
+	case dump.NonZero:
+		msg := firstLine(r.Stderr)
+		if msg == "" {
+			msg = firstLine(r.Stdout)
+		}
+		if msg == "" {
+			return fmt.Sprintf("%s: exit %d", r.Line, r.ExitCode)
+		}
+		return fmt.Sprintf("%s: exit %d: %s", r.Line, r.ExitCode, msg)
+	case dump.NotFound:
+		name, _, _ := strings.Cut(r.Line, " ")
+		return name + " not found"
+	default:
+		return r.Line + ": " + r.Reason
+	}
+}
+
+// NotFound reports whether err is a command that is not installed: on a
+// host without ZFS or Proxmox that is "not present", not a failure.
+func NotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Result.Outcome == dump.NotFound
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.TrimSpace(s)
+}
+
+// Run executes name with args under timeout. ctx cancellation counts as a
+// timeout. It never blocks past timeout + Grace.
+func (r *Runner) Run(ctx context.Context, timeout time.Duration, name string, args ...string) Result {
+	start := time.Now()
+	res := r.run(ctx, timeout, name, args)
+	res.Duration = time.Since(start)
+	if r.Dump.Enabled() {
+		rec := dump.CommandRecord{
+			At: time.Now(), Command: name, Args: args, Outcome: res.Outcome, ExitCode: res.ExitCode,
+			Stdout: res.Stdout, Stderr: res.Stderr, Truncated: res.Truncated, Duration: res.Duration,
+		}
+		if res.Outcome != dump.OK && res.Outcome != dump.NonZero {
+			rec.Err = res.Reason
+		}
+		r.Dump.Command(rec)
+	}
+	return res
+}
+
+func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, args []string) Result {
+	line := strings.Join(append([]string{name}, args...), " ")
+	res := Result{Line: line}
+	key := name + "\x00" + strings.Join(args, "\x00")
+	if since, busy := r.claimLine(key); busy {
+		res.Outcome = dump.Stuck
+		res.Reason = fmt.Sprintf("previous run still stuck (started %s ago, not reaped after SIGKILL); not starting another",
+			time.Since(since).Round(time.Second))
+		return res
+	}
+	released := false
+	defer func() {
+		if !released {
+			r.release(key)
+		}
+	}()
+
+	cmd := exec.Command(name, args...)
+	env := r.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(env[:len(env):len(env)], "LC_ALL=C.UTF-8")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout := &capped{max: r.maxOutput()}
+	stderr := &capped{max: r.maxOutput()}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	if cmd.Err != nil { // lookup failed
+		return startFailure(res, cmd.Err)
+	}
+	if err := cmd.Start(); err != nil {
+		return startFailure(res, err)
+	}
+	done := make(chan error, 1)
+	reaped := make(chan struct{})
+	released = true // from here the waiter goroutine releases the key
+	go func() {
+		done <- cmd.Wait()
+		r.release(key)
+		close(reaped)
+	}()
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-timer.C:
+		return r.kill(res, key, cmd, reaped, fmt.Sprintf("timed out after %s", timeout))
+	case <-ctx.Done():
+		return r.kill(res, key, cmd, reaped, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
+	}
+	res.Stdout, res.Stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
+	res.Truncated = stdout.truncated || stderr.truncated
+	if waitErr == nil {
+		res.Outcome = dump.OK
+		return res
+	}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.Outcome = dump.Failed
+			res.Reason = "killed by signal " + ws.Signal().String()
+			return res
+		}
+		res.Outcome = dump.NonZero
+		res.ExitCode = ee.ExitCode()
+		return res
+	}
+	res.Outcome = dump.Failed
+	res.Reason = waitErr.Error()
+	return res
+}
+
+// kill SIGKILLs the child's whole process group and returns at once, so a
+// stuck command costs its caller no more than its timeout. A process in
+// uninterruptible sleep ignores SIGKILL until its I/O returns: if it is
+// still not reaped after Grace it is counted as abandoned (Stuck), and its
+// command line stays claimed until the waiter goroutine finally sees it exit.
+func (r *Runner) kill(res Result, key string, cmd *exec.Cmd, reaped <-chan struct{}, reason string) Result {
+	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	res.Outcome = dump.TimedOut
+	res.Reason = reason + "; process group killed"
+	pid, grace := cmd.Process.Pid, r.grace()
+	go func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-reaped:
+		case <-t.C:
+			r.mu.Lock()
+			if c, ok := r.outstanding[key]; ok {
+				c.abandoned = true
+				c.pid = pid
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return res
+}
+
+func startFailure(res Result, err error) Result {
+	res.Reason = err.Error()
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		res.Outcome = dump.NotFound
+	} else {
+		res.Outcome = dump.Failed
+	}
+	return res
+}
+
+func (r *Runner) claimLine(key string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.outstanding[key]; ok {
+		return c.since, true
+	}
+	if r.outstanding == nil {
+		r.outstanding = map[string]*claim{}
+	}
+	r.outstanding[key] = &claim{since: time.Now()}
+	return time.Time{}, false
+}
+
+func (r *Runner) release(key string) {
+	r.mu.Lock()
+	delete(r.outstanding, key)
+	r.mu.Unlock()
+}
+
+// Outstanding is how many started commands have not been reaped yet,
+// running or abandoned.
+func (r *Runner) Outstanding() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.outstanding)
+}
+
+// Stuck is how many commands were abandoned after SIGKILL and have still not
+// exited: the agent's self-report shows it, since it is a host health signal.
+func (r *Runner) Stuck() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.outstanding {
+		if c.abandoned {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Runner) maxOutput() int {
+	if r.MaxOutput > 0 {
+		return r.MaxOutput
+	}
+	return DefaultMaxOutput
+}
+
+func (r *Runner) grace() time.Duration {
+	if r.Grace > 0 {
+		return r.Grace
+	}
+	return DefaultGrace
+}
+
+// capped keeps the first max bytes written and discards the rest, still
+// reporting success so the child is never blocked on a full pipe.
+type capped struct {
+	buf       bytes.Buffer
+	max       int
+	truncated bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	room := c.max - c.buf.Len()
+	if room >= len(p) {
+		return c.buf.Write(p)
+	}
+	if room > 0 {
+		c.buf.Write(p[:room])
+	}
+	c.truncated = true
+	return len(p), nil
+}

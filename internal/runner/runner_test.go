@@ -1,0 +1,207 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+)
+
+func TestOutcomes(t *testing.T) {
+	r := &Runner{}
+	cases := []struct {
+		name    string
+		argv    []string
+		outcome dump.Outcome
+		code    int
+		stdout  string
+		stderr  string
+		errSub  string
+	}{
+		// Seed shell_test: "run/2 returns {:ok, output}" and the enoent case.
+		{"ok", []string{"/bin/echo", "hello"}, dump.OK, 0, "hello\n", "", ""},
+		{"nonzero keeps both streams apart", []string{"/bin/sh", "-c", "echo out; echo err >&2; exit 7"},
+			dump.NonZero, 7, "out\n", "err\n", "exit 7: err"},
+		{"missing absolute path", []string{"/does/not/exist/nope"}, dump.NotFound, 0, "", "", "/does/not/exist/nope not found"},
+		{"missing in PATH", []string{"no-such-binary-for-proxmox-agent"}, dump.NotFound, 0, "", "", "not found"},
+		{"not executable", []string{"/"}, dump.Failed, 0, "", "", "is a directory"},
+		{"locale is C.UTF-8", []string{"/bin/sh", "-c", "echo $LC_ALL"}, dump.OK, 0, "C.UTF-8\n", "", ""},
+		{"killed by a signal", []string{"/bin/sh", "-c", "kill -9 $$"}, dump.Failed, 0, "", "", "signal killed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := r.Run(context.Background(), 5*time.Second, c.argv[0], c.argv[1:]...)
+			if res.Outcome != c.outcome || res.ExitCode != c.code {
+				t.Fatalf("outcome %v code %d (%s), want %v %d", res.Outcome, res.ExitCode, res.Reason, c.outcome, c.code)
+			}
+			if string(res.Stdout) != c.stdout || string(res.Stderr) != c.stderr {
+				t.Errorf("stdout %q stderr %q", res.Stdout, res.Stderr)
+			}
+			err := res.Err()
+			if c.errSub == "" {
+				if err != nil {
+					t.Errorf("err = %v", err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), c.errSub) {
+				t.Errorf("err = %v, want it to contain %q", err, c.errSub)
+			}
+		})
+	}
+	if !NotFound(r.Run(context.Background(), time.Second, "/nope").Err()) {
+		t.Error("NotFound() false for a missing binary")
+	}
+}
+
+func TestNoShellInterpretation(t *testing.T) {
+	res := (&Runner{}).Run(context.Background(), 5*time.Second, "/bin/echo", "$HOME", "a;b", "*")
+	if string(res.Stdout) != "$HOME a;b *\n" {
+		t.Fatalf("arguments were interpreted: %q", res.Stdout)
+	}
+}
+
+func TestTimeoutKillsWholeGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "child.pid")
+	// The shell starts a grandchild that ignores SIGTERM; both are in the group.
+	script := "trap '' TERM; (trap '' TERM; echo $$ >/dev/null; sleep 30) & echo $! > " + pidfile + "; wait"
+	r := &Runner{Grace: 2 * time.Second}
+	res := r.Run(context.Background(), 200*time.Millisecond, "/bin/sh", "-c", script)
+	if res.Outcome != dump.TimedOut || !strings.Contains(res.Reason, "timed out after 200ms") {
+		t.Fatalf("outcome %v reason %q", res.Outcome, res.Reason)
+	}
+	if r.Stuck() != 0 {
+		t.Fatalf("a killable group counted as stuck")
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitGone(t, pid)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Outstanding() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outstanding long after the group was killed", r.Outstanding())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestContextCancelStopsCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go cancel()
+	res := (&Runner{}).Run(ctx, time.Minute, "/bin/sleep", "30")
+	if res.Outcome != dump.TimedOut || !strings.Contains(res.Reason, "cancelled") {
+		t.Fatalf("outcome %v reason %q", res.Outcome, res.Reason)
+	}
+}
+
+// A child that cannot be reaped is simulated by a grandchild that leaves the
+// process group (setsid) while holding stdout open: cmd.Wait then blocks just
+// as it does on a zpool in D state. The runner must return at the timeout,
+// count the child as stuck after the grace period, and refuse to start the same command line until it is gone.
+func TestUnreapableIsAbandonedAndNotRestarted(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	pidfile := filepath.Join(t.TempDir(), "stuck.pid")
+	r := &Runner{Grace: 300 * time.Millisecond}
+	argv := []string{"/bin/sh", "-c", "setsid /bin/sh -c 'echo $$ > " + pidfile + "; exec sleep 60' & sleep 60"}
+	start := time.Now()
+	res := r.Run(context.Background(), 200*time.Millisecond, argv[0], argv[1:]...)
+	if res.Outcome != dump.TimedOut || !strings.Contains(res.Reason, "timed out after 200ms; process group killed") {
+		t.Fatalf("outcome %v reason %q", res.Outcome, res.Reason)
+	}
+	// The caller is released at the timeout, not after the grace period.
+	if d := time.Since(start); d > 200*time.Millisecond+r.Grace {
+		t.Fatalf("Run blocked %s on an unreapable child", d)
+	}
+
+	deadline0 := time.Now().Add(5 * time.Second)
+	for r.Stuck() != 1 {
+		if time.Now().After(deadline0) {
+			t.Fatalf("Stuck() = %d after the grace period, want 1", r.Stuck())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	again := r.Run(context.Background(), 200*time.Millisecond, argv[0], argv[1:]...)
+	if again.Outcome != dump.Stuck || !strings.Contains(again.Err().Error(), "previous run still stuck") {
+		t.Fatalf("second run: %v %q", again.Outcome, again.Reason)
+	}
+	// Another command line is not affected.
+	if other := r.Run(context.Background(), time.Second, "/bin/true"); other.Outcome != dump.OK {
+		t.Fatalf("unrelated command: %v %s", other.Outcome, other.Reason)
+	}
+
+	// When the stuck process finally goes away, the line is released.
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Outstanding() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("command line never released after the stuck child exited")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res := r.Run(context.Background(), time.Second, "/bin/true"); res.Outcome != dump.OK {
+		t.Fatal(res.Reason)
+	}
+}
+
+func TestOutputCap(t *testing.T) {
+	r := &Runner{MaxOutput: 1000}
+	// 5 MB to stdout: kept to 1000 bytes, the child is not blocked, the call ends.
+	res := r.Run(context.Background(), 10*time.Second, "/bin/sh", "-c", "head -c 5000000 /dev/zero; echo done >&2")
+	if res.Outcome != dump.OK || !res.Truncated || len(res.Stdout) != 1000 || string(res.Stderr) != "done\n" {
+		t.Fatalf("outcome %v truncated %v len %d stderr %q", res.Outcome, res.Truncated, len(res.Stdout), res.Stderr)
+	}
+}
+
+// Seed shell_test: "run/2 logs to Diagnostics when dump_dir is set".
+func TestEveryCallIsRecorded(t *testing.T) {
+	var recs []*dump.CommandRecord
+	r := &Runner{Dump: dump.NewHandle(func(m any) { recs = append(recs, m.(*dump.CommandRecord)) })}
+	r.Run(context.Background(), time.Second, "/bin/echo", "diagnostics-test")
+	r.Run(context.Background(), time.Second, "/nope/zpool", "list")
+	r.Run(context.Background(), 50*time.Millisecond, "/bin/sleep", "5")
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	entry := string(dump.AppendCommand(nil, recs[0]))
+	for _, want := range []string{"$ /bin/echo diagnostics-test", "exit=0", "diagnostics-test"} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("entry lacks %q:\n%s", want, entry)
+		}
+	}
+	if e := string(dump.AppendCommand(nil, recs[1])); !strings.Contains(e, "error=") || strings.Contains(e, "exit=") {
+		t.Errorf("not-found entry:\n%s", e)
+	}
+	if e := string(dump.AppendCommand(nil, recs[2])); !strings.Contains(e, "error=timed out after 50ms") {
+		t.Errorf("timeout entry:\n%s", e)
+	}
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		// A zombie still answers kill(0); check its state.
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d survived the group kill", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

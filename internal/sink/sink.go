@@ -1,0 +1,329 @@
+// Package sink is a Phoenix-compatible websocket endpoint for tests and
+// local runs: it accepts /socket/websocket, checks the token like a
+// connect/3 callback (403 on a bad one), answers joins, heartbeats and
+// pushes the way Phoenix does (including "unmatched topic" and ignoring
+// stale join_refs), records every metric push, and can inject faults.
+package sink
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/phoenix"
+)
+
+// Faults change how the sink answers. The zero value behaves like a normal
+// Phoenix server whose channel replies {:reply, :ok, socket} to metrics.
+type Faults struct {
+	NoReply     bool          // {:noreply, socket}: metric pushes get no reply
+	ErrorReply  bool          // metric pushes are answered with status error
+	RefuseJoins bool          // joins are answered {:error, %{reason: "unauthorized"}}
+	ReplyDelay  time.Duration // delay before each metric reply
+	// DropEvery closes the TCP connection without a close frame after every
+	// N frames received (0: never).
+	DropEvery int
+	// CloseEvery closes with CloseCode after every N frames received.
+	CloseEvery int
+	CloseCode  int
+	// IdleTimeout drops a socket without inbound data (Cowboy: 60 s).
+	IdleTimeout time.Duration
+	// MalformedAfter sends a frame that is not a v2 array after N frames
+	// received on each connection; OversizedAfter sends a 16 MiB frame.
+	MalformedAfter int
+	OversizedAfter int
+}
+
+// Sample is one recorded metric push.
+type Sample struct {
+	ReceivedAt time.Time       `json:"received_at"`
+	Topic      string          `json:"topic"`
+	Event      string          `json:"event"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// Server is the sink. Create with New, serve with Start or as an http.Handler.
+type Server struct {
+	Token  string
+	Faults Faults
+	Log    *slog.Logger
+	// Out, when set, receives one NDJSON line per recorded sample.
+	Out io.Writer
+
+	mu      sync.Mutex
+	samples []Sample
+	conns   map[*websocket.Conn]bool
+	notify  chan struct{}
+
+	// ConnectTimes records when each websocket was accepted.
+	connectTimes []time.Time
+
+	Connects atomic.Int64
+	Refused  atomic.Int64
+	Joins    atomic.Int64
+	// RefusedJoins counts joins answered with an error by the RefuseJoins fault.
+	RefusedJoins atomic.Int64
+	Heartbeats   atomic.Int64
+
+	ln  net.Listener
+	srv *http.Server
+}
+
+// New returns a sink that accepts token.
+func New(token string) *Server {
+	return &Server{Token: token, Log: slog.New(slog.DiscardHandler), conns: map[*websocket.Conn]bool{}, notify: make(chan struct{}, 1)}
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// Start listens on addr (e.g. "127.0.0.1:0") and serves in the background.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	mux := http.NewServeMux()
+	mux.Handle("/socket/websocket", s)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.srv.Serve(ln)
+	return nil
+}
+
+// Restart starts a sink on addr where another one just stopped: it retries
+// until the old listener's port is free again, for up to within.
+func (s *Server) Restart(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := s.Start(addr)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// FreeAddr returns a loopback address nothing listens on right now, so a
+// test can point the agent at a server that is "away" and start it later.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// URL is the websocket URL of a started sink.
+func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() + "/socket/websocket" }
+
+// Stop closes the listener and every connection abruptly (like a killed server).
+func (s *Server) Stop() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
+// ConnectTimes returns when each connection was accepted.
+func (s *Server) ConnectTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.connectTimes...)
+}
+
+// Samples returns a copy of what was recorded.
+func (s *Server) Samples() []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sample(nil), s.samples...)
+}
+
+// WaitSamples blocks until at least n samples were recorded or the timeout.
+func (s *Server) WaitSamples(n int, timeout time.Duration) ([]Sample, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		got := s.Samples()
+		if len(got) >= n {
+			return got, nil
+		}
+		select {
+		case <-s.notify:
+		case <-deadline.C:
+			return got, fmt.Errorf("sink: %d of %d samples after %s", len(got), n, timeout)
+		}
+	}
+}
+
+// ServeHTTP upgrades /socket/websocket like Phoenix's socket transport.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	// connect/3 sees only query params; a refusal is a 403 on the upgrade.
+	if q.Get("token") != s.Token {
+		s.Refused.Add(1)
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if q.Get("vsn") != "2.0.0" {
+		http.Error(w, "this sink speaks only vsn=2.0.0", http.StatusBadRequest)
+		return
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	s.Connects.Add(1)
+	s.mu.Lock()
+	s.conns[conn] = true
+	s.connectTimes = append(s.connectTimes, time.Now())
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		conn.Close()
+	}()
+	s.serve(conn)
+}
+
+type connState struct {
+	conn   *websocket.Conn
+	wmu    sync.Mutex
+	joined map[string]string // topic -> join_ref
+}
+
+func (c *connState) send(f phoenix.Frame) {
+	b, err := f.Encode()
+	if err != nil {
+		return
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func reply(f phoenix.Frame, status string, response any) phoenix.Frame {
+	resp, _ := json.Marshal(response)
+	payload, _ := json.Marshal(map[string]json.RawMessage{"status": json.RawMessage(`"` + status + `"`), "response": resp})
+	return phoenix.Frame{JoinRef: f.JoinRef, Ref: f.Ref, Topic: f.Topic, Event: phoenix.EventReply, Payload: payload}
+}
+
+func (s *Server) serve(conn *websocket.Conn) {
+	st := &connState{conn: conn, joined: map[string]string{}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	n := 0
+	for {
+		if s.Faults.IdleTimeout > 0 {
+			_ = conn.SetReadDeadline(time.Now().Add(s.Faults.IdleTimeout))
+		}
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		n++
+		f, err := phoenix.Decode(b)
+		if err != nil {
+			s.Log.Warn("sink: malformed frame", "err", err)
+			return
+		}
+		switch {
+		case f.Topic == phoenix.TopicPhoenix && f.Event == phoenix.EventHeartbeat:
+			s.Heartbeats.Add(1)
+			st.send(reply(f, "ok", map[string]any{}))
+		case f.Event == phoenix.EventJoin:
+			if !strings.HasPrefix(f.Topic, "agent:") {
+				st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
+			} else if s.Faults.RefuseJoins {
+				s.RefusedJoins.Add(1)
+				st.send(reply(f, "error", map[string]string{"reason": "unauthorized"}))
+			} else {
+				s.Joins.Add(1)
+				st.joined[f.Topic] = f.JoinRef
+				st.send(reply(f, "ok", map[string]any{}))
+			}
+		case f.Event == phoenix.EventLeave:
+			delete(st.joined, f.Topic)
+			st.send(reply(f, "ok", map[string]any{}))
+		default:
+			jr, ok := st.joined[f.Topic]
+			if !ok {
+				st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
+				break
+			}
+			if jr != f.JoinRef {
+				break // a stale join_ref is dropped without a reply, as Phoenix does
+			}
+			if strings.HasPrefix(f.Event, "metric:") {
+				s.record(f)
+				if s.Faults.NoReply {
+					break
+				}
+				status := "ok"
+				if s.Faults.ErrorReply {
+					status = "error"
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if s.Faults.ReplyDelay > 0 {
+						time.Sleep(s.Faults.ReplyDelay)
+					}
+					st.send(reply(f, status, map[string]any{}))
+				}()
+			}
+		}
+		if s.Faults.MalformedAfter > 0 && n == s.Faults.MalformedAfter {
+			st.wmu.Lock()
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"this is":"not a v2 frame"}`))
+			st.wmu.Unlock()
+		}
+		if s.Faults.OversizedAfter > 0 && n == s.Faults.OversizedAfter {
+			big := append(append([]byte(`[null,null,"phoenix","x","`), make([]byte, 16<<20)...), '"', ']')
+			st.wmu.Lock()
+			_ = conn.WriteMessage(websocket.TextMessage, big)
+			st.wmu.Unlock()
+		}
+		if s.Faults.DropEvery > 0 && n%s.Faults.DropEvery == 0 {
+			conn.UnderlyingConn().Close()
+			return
+		}
+		if s.Faults.CloseEvery > 0 && n%s.Faults.CloseEvery == 0 {
+			st.wmu.Lock()
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.Faults.CloseCode, "sink fault"), time.Now().Add(time.Second))
+			st.wmu.Unlock()
+			return
+		}
+	}
+}
+
+func (s *Server) record(f phoenix.Frame) {
+	smp := Sample{ReceivedAt: time.Now().UTC(), Topic: f.Topic, Event: f.Event, Payload: f.Payload}
+	s.mu.Lock()
+	s.samples = append(s.samples, smp)
+	out := s.Out
+	if out != nil {
+		line, _ := json.Marshal(smp)
+		_, _ = out.Write(append(line, '\n'))
+	}
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
