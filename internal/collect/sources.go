@@ -39,7 +39,7 @@ func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Sourc
 	}
 	switch kind {
 	case "fast":
-		pools := &ZFSPools{Run: run, Zpool: cfg.Commands.Zpool, Timeout: zpoolT, FS: fs, Loc: time.Local, Log: log}
+		pools := &ZFSPools{Zpool: zfsTool{Run: run, Path: cfg.Commands.Zpool, Timeout: zpoolT, Log: log}, FS: fs, Loc: time.Local}
 		return []Source{
 			{Name: "host", Timeout: 5 * time.Second, Collect: (&Host{FS: fs}).Collect},
 			{Name: "zfs_pools", Timeout: 2*zpoolT + slack, Collect: pools.Collect},
@@ -49,7 +49,7 @@ func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Sourc
 	case "medium":
 		return []Source{
 			{Name: "guests", Timeout: pveshT + slack, Collect: (&Guests{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
-			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Run: run, Zfs: cfg.Commands.Zfs, Timeout: zfsT, Log: log}).Collect},
+			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Zfs: zfsTool{Run: run, Path: cfg.Commands.Zfs, Timeout: zfsT, Log: log}}).Collect},
 		}
 	case "slow":
 		return []Source{

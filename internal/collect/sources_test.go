@@ -168,7 +168,7 @@ func TestZFS22FallbackSameShape(t *testing.T) {
 		}
 	}
 	// Detected once: the second round goes straight to text.
-	p := &ZFSPools{Run: f, Zpool: "zpool", Timeout: time.Second, Loc: time.UTC}
+	p := &ZFSPools{Zpool: zfsTool{Run: f, Path: "zpool", Timeout: time.Second}, Loc: time.UTC}
 	for i := 0; i < 2; i++ {
 		if _, err := p.Collect(context.Background()); err != nil {
 			t.Fatal(err)
@@ -216,7 +216,7 @@ func TestHungZpoolReportsKstatStates(t *testing.T) {
 		t.Errorf("zfs_pools error %q", e)
 	}
 	// The source's own context expiry: the runner (faked) reports it with kstat states.
-	p := &ZFSPools{Run: f, Zpool: "zpool", Timeout: time.Second, FS: FS{Root: "../../testdata/proc"}, Loc: time.UTC}
+	p := &ZFSPools{Zpool: zfsTool{Run: f, Path: "zpool", Timeout: time.Second}, FS: FS{Root: "../../testdata/proc"}, Loc: time.UTC}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := p.Collect(ctx)

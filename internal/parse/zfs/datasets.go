@@ -19,11 +19,11 @@ type Dataset struct {
 	CompressRatio lenient.Float `json:"compressratio"`
 }
 
-// DatasetArgsJSON and DatasetArgsText are the zfs list arguments the two
-// parsers expect.
-var (
-	DatasetArgsJSON = []string{"list", "-j", "--json-int", "-t", "filesystem,volume", "-o", "name,used,avail,refer,compressratio"}
-	DatasetArgsText = []string{"list", "-H", "-p", "-t", "filesystem,volume", "-o", "name,type,used,avail,refer,compressratio"}
+// DatasetPropertiesJSON and DatasetColumnsText are the properties (zfs
+// list -o) that ParseDatasetsJSON and ParseDatasetsText expect, in order.
+const (
+	DatasetPropertiesJSON = "name,used,avail,refer,compressratio"
+	DatasetColumnsText    = "name,type,used,avail,refer,compressratio"
 )
 
 type jsonDatasets struct {
