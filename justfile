@@ -1,5 +1,5 @@
 # Developer shortcuts; CI runs .ci/run, which does not need just.
-version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
+version := `bash scripts/version.sh`
 
 build:
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version={{version}}" -o bin/proxmox-agent ./cmd/proxmox-agent

@@ -241,13 +241,14 @@ func (c *Config) validate(data []byte) []error {
 			bad(p.key, "must be a positive integer, got %d", p.v)
 		}
 	}
-	for key, v := range map[string]string{
-		"commands.zpool": c.Commands.Zpool, "commands.zfs": c.Commands.Zfs,
-		"commands.pvesh": c.Commands.Pvesh, "commands.smartctl": c.Commands.Smartctl,
-		"proc.root": c.Proc.Root,
+	// A slice, not a map: errors come out in the file's order every time.
+	for _, p := range []struct{ key, v string }{
+		{"commands.zpool", c.Commands.Zpool}, {"commands.zfs", c.Commands.Zfs},
+		{"commands.pvesh", c.Commands.Pvesh}, {"commands.smartctl", c.Commands.Smartctl},
+		{"proc.root", c.Proc.Root},
 	} {
-		if strings.TrimSpace(v) == "" {
-			bad(key, "must not be empty")
+		if strings.TrimSpace(p.v) == "" {
+			bad(p.key, "must not be empty")
 		}
 	}
 	switch strings.ToLower(c.Log.Level) {

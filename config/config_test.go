@@ -191,3 +191,27 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("non-secret params lost: %s", got)
 	}
 }
+
+// The same bad file gives the same message every time, in the file's order,
+// so an operator (or a diff of two check-config runs) sees no reshuffling.
+func TestErrorsInStableOrder(t *testing.T) {
+	src := []byte("server_url = \"ws://x/s\"\ntoken = \"t\"\n[commands]\nzpool = \"\"\nzfs = \"\"\npvesh = \"\"\nsmartctl = \"\"\n[proc]\nroot = \"\"\n")
+	_, first := Parse(src, fixedHost("h"))
+	if first == nil {
+		t.Fatal("accepted")
+	}
+	keys := []string{"commands.zpool", "commands.zfs", "commands.pvesh", "commands.smartctl", "proc.root"}
+	last := -1
+	for _, k := range keys {
+		i := strings.Index(first.Error(), k+":")
+		if i < last {
+			t.Fatalf("%s out of order in:\n%v", k, first)
+		}
+		last = i
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := Parse(src, fixedHost("h")); err.Error() != first.Error() {
+			t.Fatalf("run %d differs:\n%v\nvs\n%v", i, err, first)
+		}
+	}
+}

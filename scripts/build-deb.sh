@@ -4,14 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
-# Debian versions must start with a digit: tags v1.2.3 -> 1.2.3, else 0.0.0~git<hash>.
-if [ -z "${VERSION:-}" ]; then
-  if tag=$(git describe --tags --exact-match 2>/dev/null); then
-    VERSION=${tag#v}
-  else
-    VERSION="0.0.0~git$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-  fi
-fi
+VERSION=${VERSION:-$(bash scripts/version.sh)}
 ARCH=${ARCH:-$(go env GOARCH)}
 export VERSION ARCH
 mkdir -p dist

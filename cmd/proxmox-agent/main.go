@@ -5,6 +5,7 @@
 //	proxmox-agent once           collect every cadence once, print JSON, exit
 //	proxmox-agent check-config   validate the config, exit 0 or 1
 //	proxmox-agent version        print the version
+//	proxmox-agent help           print usage (also -h, --help)
 package main
 
 import (
@@ -43,12 +44,13 @@ type flags struct {
 	logLevel  string
 }
 
-const usage = `usage: proxmox-agent [run|once|check-config|version] [flags]
+const usage = `usage: proxmox-agent [run|once|check-config|version|help] [flags]
 
   run           start the agent (default)
   once          collect every cadence once, print the payloads as JSON, exit
   check-config  validate the config file; exit 0 if good, 1 with the reasons
   version       print the version
+  help          print this help
 
 flags:
 `
@@ -61,11 +63,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var f flags
 	fs := flag.NewFlagSet("proxmox-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
 	fs.StringVar(&f.config, "config", "", "config file (default $"+config.EnvPath+", else "+config.DefaultPath+")")
 	fs.StringVar(&f.dumpDir, "dump-dir", "", "write the diagnostic dump here (overrides [debug] dump_dir)")
 	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (overrides [log] format)")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides [log] level)")
+	if cmd == "help" || wantsHelp(args) {
+		// Asked-for help is the output, not an error: stdout, exit 0.
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,6 +97,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+}
+
+// wantsHelp reports -h, -help or --help among the flags (before a "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 func agentVersion() string {

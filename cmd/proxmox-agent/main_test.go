@@ -335,3 +335,21 @@ func TestIdleUnderSystemd(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// help, -h and --help are a request, not a mistake: usage on stdout, exit 0.
+// An unknown command still fails with exit 2 and usage on stderr.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"once", "--help"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 0 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+		if !strings.Contains(out.String(), "usage: proxmox-agent") || !strings.Contains(out.String(), "-config") {
+			t.Errorf("%v: stdout lacks usage: %q", args, out.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errb.String())
+	}
+}
