@@ -3,13 +3,19 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 )
@@ -139,15 +145,18 @@ func ResolvePath(flagValue string, getenv func(string) string) string {
 // ErrNotFound is wrapped by Load when the config file does not exist.
 var ErrNotFound = errors.New("config file not found")
 
+// MaxFileBytes bounds the config file: a real one is a few hundred bytes,
+// and a cap keeps /dev/zero or a runaway generator from eating memory.
+const MaxFileBytes = 1 << 20
+
 // Load reads, decodes, defaults and validates the file at path. hostname
-// supplies the default host_id and node (the short form is used).
+// supplies the default host_id and node (the short form is used). The file
+// must be a regular file (a FIFO would block the agent's start, a device
+// never end) of at most MaxFileBytes.
 func Load(path string, hostname func() (string, error)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
-		}
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	cfg, err := Parse(data, hostname)
 	if err != nil {
@@ -157,6 +166,34 @@ func Load(path string, hostname func() (string, error)) (*Config, error) {
 	return cfg, nil
 }
 
+func readFile(path string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO with no writer returns at once instead of
+	// hanging; the regular-file check below then refuses it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read config: %s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("read config: %s is larger than %d bytes", path, MaxFileBytes)
+	}
+	return data, nil
+}
+
 // Parse decodes TOML bytes into a validated Config.
 func Parse(data []byte, hostname func() (string, error)) (*Config, error) {
 	cfg := Defaults()
@@ -164,18 +201,19 @@ func Parse(data []byte, hostname func() (string, error)) (*Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, scrubSecrets(data, pe.Position.Line, pe.Message))
 		}
 		return nil, err
 	}
+	lines := keyLines(data)
 	var errs []error
 	for _, k := range md.Undecoded() {
-		errs = append(errs, fmt.Errorf("%sunknown key %q", linePrefix(data, k), k.String()))
+		errs = append(errs, fmt.Errorf("%sunknown key %q", lines.prefix(k), printable(k.String())))
 	}
 	if err := cfg.applyDefaults(hostname); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, cfg.validate(data)...)
+	errs = append(errs, cfg.validate(lines)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -202,43 +240,30 @@ func (c *Config) applyDefaults(hostname func() (string, error)) error {
 	return nil
 }
 
-func (c *Config) validate(data []byte) []error {
+func (c *Config) validate(lines keyIndex) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", linePrefix(data, toml.Key(strings.Split(key, "."))), key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s%s: %s", lines.prefix(toml.Key(strings.Split(key, "."))), key, fmt.Sprintf(format, args...)))
 	}
-	if strings.TrimSpace(c.ServerURL) == "" {
-		bad("server_url", "missing or empty (e.g. wss://monitor.example.com/socket/websocket)")
-	} else if u, err := url.Parse(c.ServerURL); err != nil {
-		bad("server_url", "not a URL: %v", err)
-	} else if u.Scheme != "ws" && u.Scheme != "wss" {
-		bad("server_url", "scheme must be ws:// or wss://, got %q", u.Scheme)
-	} else if u.Host == "" {
-		bad("server_url", "has no host")
+	if msg := checkServerURL(c.ServerURL); msg != "" {
+		bad("server_url", "%s", msg)
 	}
 	if strings.TrimSpace(c.Token) == "" {
 		bad("token", "missing or empty")
 	}
-	positive := []struct {
-		key string
-		v   int
-	}{
-		{"intervals.fast_seconds", c.Intervals.FastSeconds},
-		{"intervals.medium_seconds", c.Intervals.MediumSeconds},
-		{"intervals.slow_seconds", c.Intervals.SlowSeconds},
-		{"timeouts.zpool_seconds", c.Timeouts.ZpoolSeconds},
-		{"timeouts.zfs_seconds", c.Timeouts.ZfsSeconds},
-		{"timeouts.pvesh_seconds", c.Timeouts.PveshSeconds},
-		{"timeouts.smartctl_seconds", c.Timeouts.SmartctlSeconds},
-		{"commands.max_output_bytes", c.Commands.MaxOutputBytes},
-		{"reporter.heartbeat_seconds", c.Reporter.HeartbeatSeconds},
-		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds},
-		{"reporter.queue_max_samples", c.Reporter.QueueMaxSamples},
-		{"reporter.queue_max_bytes", c.Reporter.QueueMaxBytes},
+	for _, p := range []struct{ key, v string }{{"host_id", c.HostID}, {"topic", c.Topic}, {"node", c.Node}} {
+		if p.v != printable(p.v) {
+			bad(p.key, "must be printable text without control characters, got %s", printable(p.v))
+		}
 	}
-	for _, p := range positive {
-		if p.v <= 0 {
-			bad(p.key, "must be a positive integer, got %d", p.v)
+	for _, b := range c.bounds() {
+		if b.v <= 0 || b.v > b.max {
+			bad(b.key, "must be a positive integer of at most %d (%s), got %d", b.max, b.what, b.v)
+		}
+	}
+	if c.TLS.CAFile != "" {
+		if err := checkCAFile(c.TLS.CAFile); err != nil {
+			bad("tls.ca_file", "%v", err)
 		}
 	}
 	// A slice, not a map: errors come out in the file's order every time.
@@ -264,15 +289,15 @@ func (c *Config) validate(data []byte) []error {
 	return errs
 }
 
-// linePrefix finds the line that defines key in the TOML source, so errors
-// can point at it ("line 7: "). BurntSushi/toml records key positions but
-// does not export them, so this scans the table headers and assignments.
-func linePrefix(data []byte, key toml.Key) string {
-	if len(key) == 0 {
-		return ""
-	}
-	table := strings.Join(key[:len(key)-1], ".")
-	leaf := key[len(key)-1]
+// keyIndex maps each key the TOML source defines (dotted, "intervals.fast_seconds",
+// and each table header) to the line that first defines it, so errors can
+// point at it ("line 7: "). BurntSushi/toml records key positions but does
+// not export them. Built in one pass, so a file with thousands of unknown
+// keys is reported in linear time.
+type keyIndex map[string]int
+
+func keyLines(data []byte) keyIndex {
+	idx := keyIndex{}
 	current := ""
 	for i, line := range strings.Split(string(data), "\n") {
 		s := strings.TrimSpace(line)
@@ -282,9 +307,7 @@ func linePrefix(data []byte, key toml.Key) string {
 				h = strings.TrimSpace(strings.Trim(h[:j], "] \t"))
 			}
 			current = h
-			if current == strings.Join(key, ".") {
-				return fmt.Sprintf("line %d: ", i+1)
-			}
+			idx.add(current, i+1)
 			continue
 		}
 		name, _, ok := strings.Cut(s, "=")
@@ -292,14 +315,131 @@ func linePrefix(data []byte, key toml.Key) string {
 			continue
 		}
 		name = strings.Trim(strings.TrimSpace(name), `"'`)
-		if current == table && name == leaf {
-			return fmt.Sprintf("line %d: ", i+1)
+		if current != "" {
+			name = current + "." + name
 		}
-		if current == "" && name == strings.Join(key, ".") {
-			return fmt.Sprintf("line %d: ", i+1)
+		idx.add(name, i+1)
+	}
+	return idx
+}
+
+func (idx keyIndex) add(key string, line int) {
+	if _, ok := idx[key]; !ok {
+		idx[key] = line
+	}
+}
+
+// prefix is "line N: " for a key the source defines, else "".
+func (idx keyIndex) prefix(key toml.Key) string {
+	if n, ok := idx[strings.Join(key, ".")]; ok {
+		return fmt.Sprintf("line %d: ", n)
+	}
+	return ""
+}
+
+// Upper bounds: far above any sane setting, low enough that a typo or an
+// overflow (9999999999 seconds is a negative time.Duration) is refused.
+const (
+	maxIntervalSeconds = 24 * 60 * 60
+	maxTimeoutSeconds  = 60 * 60
+	maxQueueSamples    = 1_000_000
+	maxQueueBytes      = 4 << 30
+	maxOutputBytes     = 1 << 30
+)
+
+type bound struct {
+	key    string
+	v, max int
+	what   string
+}
+
+func (c *Config) bounds() []bound {
+	return []bound{
+		{"intervals.fast_seconds", c.Intervals.FastSeconds, maxIntervalSeconds, "a day"},
+		{"intervals.medium_seconds", c.Intervals.MediumSeconds, maxIntervalSeconds, "a day"},
+		{"intervals.slow_seconds", c.Intervals.SlowSeconds, maxIntervalSeconds, "a day"},
+		{"timeouts.zpool_seconds", c.Timeouts.ZpoolSeconds, maxTimeoutSeconds, "an hour"},
+		{"timeouts.zfs_seconds", c.Timeouts.ZfsSeconds, maxTimeoutSeconds, "an hour"},
+		{"timeouts.pvesh_seconds", c.Timeouts.PveshSeconds, maxTimeoutSeconds, "an hour"},
+		{"timeouts.smartctl_seconds", c.Timeouts.SmartctlSeconds, maxTimeoutSeconds, "an hour"},
+		{"commands.max_output_bytes", c.Commands.MaxOutputBytes, maxOutputBytes, "1 GiB"},
+		{"reporter.heartbeat_seconds", c.Reporter.HeartbeatSeconds, maxTimeoutSeconds, "an hour"},
+		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds, maxTimeoutSeconds, "an hour"},
+		{"reporter.queue_max_samples", c.Reporter.QueueMaxSamples, maxQueueSamples, "a million"},
+		{"reporter.queue_max_bytes", c.Reporter.QueueMaxBytes, maxQueueBytes, "4 GiB"},
+	}
+}
+
+// checkServerURL says what is wrong with raw, or "". The message never
+// quotes the URL: it may hold a password or a token.
+func checkServerURL(raw string) string {
+	if strings.TrimSpace(raw) == "" {
+		return "missing or empty (e.g. wss://monitor.example.com/socket/websocket)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL
+		}
+		return fmt.Sprintf("not a URL: %v", err)
+	}
+	switch {
+	case u.Scheme != "ws" && u.Scheme != "wss":
+		return fmt.Sprintf("scheme must be ws:// or wss://, got %s", printable(u.Scheme))
+	case u.Opaque != "" || u.Hostname() == "":
+		return "has no host"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not have a #fragment"
+	case strings.ContainsFunc(raw, unicode.IsControl):
+		return "contains control characters"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port must be 1-65535, got %s", printable(p))
 		}
 	}
 	return ""
+}
+
+// checkCAFile loads the CA bundle as the reporter will, so a missing or
+// garbled file fails check-config rather than every connection attempt.
+func checkCAFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return nil
+}
+
+// printable quotes s for an error message with control characters escaped,
+// so a config value cannot forge log lines or terminal escapes.
+func printable(s string) string {
+	q := strconv.QuoteToGraphic(s)
+	if q[1:len(q)-1] == s {
+		return s
+	}
+	return q
+}
+
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+
+// scrubSecrets removes quoted fragments from a TOML syntax error about the
+// token or server_url line: the parser quotes what it found there.
+func scrubSecrets(data []byte, line int, msg string) string {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return msg
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(lines[line-1]), "=")
+	switch strings.Trim(strings.TrimSpace(name), `"'`) {
+	case "token", "server_url":
+		return quoted.ReplaceAllString(msg, `"<redacted>"`)
+	}
+	return msg
 }
 
 // Interval returns a cadence's period by kind ("fast", "medium", "slow").
@@ -334,25 +474,33 @@ func PermissionWarning(path string) string {
 // RedactedURL returns the server URL with any token query value masked, for logs.
 func (c *Config) RedactedURL() string { return RedactURL(c.ServerURL) }
 
-// RedactURL masks the values of token-like query parameters and userinfo.
+// RedactURL masks userinfo and the values of token-like query parameters.
+// It works on the raw text, so a malformed pair ("token=%zz", which
+// url.Query drops) is masked too; a URL that does not parse at all is not
+// echoed.
 func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
+	base, query, hasQuery := strings.Cut(raw, "?")
+	if frag := strings.Index(query, "#"); frag >= 0 {
+		query = query[:frag]
+	}
+	if u, err := url.Parse(base); err != nil {
 		return "<unparseable url>"
-	}
-	if u.User != nil {
+	} else if u.User != nil {
 		u.User = url.User("REDACTED")
+		base = u.String()
 	}
-	q := u.Query()
-	changed := false
-	for k := range q {
+	if !hasQuery {
+		return base
+	}
+	pairs := strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' })
+	for i, p := range pairs {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
 		if strings.Contains(strings.ToLower(k), "token") {
-			q.Set(k, "REDACTED")
-			changed = true
+			pairs[i] = k + "=REDACTED"
 		}
 	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return base + "?" + strings.Join(pairs, "&")
 }

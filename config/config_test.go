@@ -1,11 +1,15 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func fixedHost(name string) func() (string, error) {
@@ -212,6 +216,155 @@ func TestErrorsInStableOrder(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		if _, err := Parse(src, fixedHost("h")); err.Error() != first.Error() {
 			t.Fatalf("run %d differs:\n%v\nvs\n%v", i, err, first)
+		}
+	}
+}
+
+// Every bound the hardening asks for, each refused with its key and line,
+// and no message ever carrying the token or the URL's userinfo.
+func TestHardeningBounds(t *testing.T) {
+	const head = "server_url = \"ws://127.0.0.1:4000/socket/websocket\"\ntoken = \"s3cret-tok\"\n"
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pem")
+	os.WriteFile(garbage, []byte("not a certificate"), 0o600)
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"interval overflow", head + "[intervals]\nfast_seconds = 9999999999\n", []string{"line 4", "intervals.fast_seconds", "at most 86400"}},
+		{"interval over a day", head + "[intervals]\nslow_seconds = 86401\n", []string{"intervals.slow_seconds"}},
+		{"timeout over an hour", head + "[timeouts]\nzpool_seconds = 3601\n", []string{"line 4", "timeouts.zpool_seconds", "at most 3600"}},
+		{"every timeout bounded", head + "[timeouts]\npvesh_seconds = 99999999999\nsmartctl_seconds = 4000\nzfs_seconds = 4000\n",
+			[]string{"timeouts.pvesh_seconds", "timeouts.smartctl_seconds", "timeouts.zfs_seconds"}},
+		{"reporter timers", head + "[reporter]\nheartbeat_seconds = 4000\nreply_timeout_seconds = 4000\n",
+			[]string{"reporter.heartbeat_seconds", "reporter.reply_timeout_seconds"}},
+		{"queue size", head + "[reporter]\nqueue_max_samples = 1000000000\nqueue_max_bytes = 99999999999\n",
+			[]string{"reporter.queue_max_samples", "reporter.queue_max_bytes"}},
+		{"output cap", head + "[commands]\nmax_output_bytes = 99999999999\n", []string{"commands.max_output_bytes"}},
+		{"empty host", "server_url = \"ws://:4000/s\"\ntoken = \"t\"\n", []string{"line 1", "server_url", "no host"}},
+		{"port out of range", "server_url = \"ws://h:99999/s\"\ntoken = \"t\"\n", []string{"server_url", "port must be 1-65535"}},
+		{"fragment", "server_url = \"ws://h/s#frag\"\ntoken = \"t\"\n", []string{"server_url", "fragment"}},
+		{"control in host_id", head + "host_id = \"a\\u001b[31mb\"\n", []string{"line 3", "host_id", "control characters", `\x1b`}},
+		{"newline in topic", head + "topic = \"agent:x\\nFAKE LOG LINE\"\n", []string{"topic", `\n`}},
+		{"missing ca_file", head + "[tls]\nca_file = \"" + filepath.Join(dir, "nope.pem") + "\"\n", []string{"line 4", "tls.ca_file", "no such file"}},
+		{"garbage ca_file", head + "[tls]\nca_file = \"" + garbage + "\"\n", []string{"tls.ca_file", "no PEM certificate"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.body), fixedHost("h"))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret-tok") {
+				t.Errorf("token in error: %v", err)
+			}
+		})
+	}
+	if _, err := Parse([]byte(head+"[intervals]\nslow_seconds = 86400\n[timeouts]\nzpool_seconds = 3600\n"), fixedHost("h")); err != nil {
+		t.Errorf("the bounds themselves refused: %v", err)
+	}
+}
+
+// A URL that does not parse, a syntax error on the token line, or a URL
+// with userinfo never puts the secret into the message.
+func TestErrorsNeverCarrySecrets(t *testing.T) {
+	for _, body := range []string{
+		"server_url = \"ws://user:pa55word@h:x/s?token=s3cret-tok\"\ntoken = \"t\"\n",
+		"server_url = \"ws://user:pa55word@h/s\\u0001?token=s3cret-tok\"\ntoken = \"t\"\n",
+		"server_url = \"%zz://user:pa55word@h?token=s3cret-tok\"\ntoken = \"t\"\n",
+		"server_url = \"ws://h/s\"\ntoken = s3cret-tok\n",
+		"server_url = ws://user:pa55word@h/s\ntoken = \"t\"\n",
+	} {
+		_, err := Parse([]byte(body), fixedHost("h"))
+		if err == nil {
+			t.Errorf("accepted %q", body)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret-tok") || strings.Contains(err.Error(), "pa55word") {
+			t.Errorf("secret in error for %q: %v", body, err)
+		}
+	}
+}
+
+func TestRedactURLMalformed(t *testing.T) {
+	for _, raw := range []string{
+		"wss://h/s?token=%zz-s3cret",
+		"wss://h/s?vsn=2.0.0&token=s3cret;x=1",
+		"wss://h/s?TOKEN=s3cret",
+		"wss://h/s?my%74oken=s3cret",
+		"wss://user:s3cret@h/s",
+		"wss://h/s?token=s3cret#frag",
+		"%zz://s3cret",
+	} {
+		if got := RedactURL(raw); strings.Contains(got, "s3cret") {
+			t.Errorf("RedactURL(%q) = %q", raw, got)
+		}
+	}
+	if got := RedactURL("wss://h/s?vsn=2.0.0&token=x"); !strings.Contains(got, "vsn=2.0.0") || !strings.HasPrefix(got, "wss://h/s?") {
+		t.Errorf("non-secret parts lost: %s", got)
+	}
+}
+
+func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Load(fifo, fixedHost("h")); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("fifo: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load blocked on a FIFO")
+	}
+	if _, err := Load("/dev/zero", fixedHost("h")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+	if _, err := Load(dir, fixedHost("h")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: %v", err)
+	}
+	big := filepath.Join(dir, "big.toml")
+	os.WriteFile(big, append([]byte("server_url = \"ws://h/s\"\ntoken = \"t\"\n"), bytes.Repeat([]byte("# pad\n"), MaxFileBytes/6+10)...), 0o600)
+	if _, err := Load(big, fixedHost("h")); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("huge file: %v", err)
+	}
+}
+
+func manyUnknownKeys(n int) []byte {
+	var b strings.Builder
+	b.WriteString("server_url = \"ws://h/s\"\ntoken = \"t\"\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "k%d = 1\n", i)
+	}
+	return []byte(b.String())
+}
+
+// Every one of many unknown keys is reported with its own line.
+func TestManyUnknownKeysEachWithItsLine(t *testing.T) {
+	_, err := Parse(manyUnknownKeys(2000), fixedHost("h"))
+	for _, w := range []string{`line 3: unknown key "k0"`, `line 2002: unknown key "k1999"`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Fatalf("error lacks %q", w)
+		}
+	}
+}
+
+// BenchmarkManyUnknownKeys is 20,000 unknown keys: 36 s when the line
+// lookup rescanned the file per key, linear now.
+func BenchmarkManyUnknownKeys(b *testing.B) {
+	src := manyUnknownKeys(20000)
+	for b.Loop() {
+		if _, err := Parse(src, fixedHost("h")); err == nil {
+			b.Fatal("accepted")
 		}
 	}
 }
