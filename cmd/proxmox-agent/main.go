@@ -172,9 +172,13 @@ func checkConfig(f flags, stdout, stderr io.Writer) int {
 }
 
 func daemon(f flags, stderr io.Writer) int {
-	cfg, log, err := loadConfig(f, stderr)
+	// First, before the config is read: a SIGTERM from here on is a clean
+	// stop (exit 0), not death by signal. One that arrives while the Go
+	// runtime is still starting still kills the process, which systemd
+	// counts as a clean stop too.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	cfg, log, err := loadConfig(f, stderr)
 	notify := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
 		// As the Elixir agent did: stay up idle, so a package install with

@@ -31,6 +31,11 @@ const (
 	DefaultGrace     = 2 * time.Second
 )
 
+// outputDelay is how long output is still read after the command exited,
+// for whatever it wrote just before exiting; past it, a pipe that a
+// grandchild still holds open is closed.
+const outputDelay = 500 * time.Millisecond
+
 // Runner runs commands. The zero value is usable; set Dump to record every
 // call in the diagnostic dump. Safe for concurrent use.
 type Runner struct {
@@ -163,6 +168,10 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	stdout := &capped{max: r.maxOutput()}
 	stderr := &capped{max: r.maxOutput()}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// A grandchild that inherits stdout (a forked helper, "cmd &") would
+	// keep Wait blocked until the timeout after the command itself exited,
+	// throwing its good output away: stop reading that long after exit.
+	cmd.WaitDelay = outputDelay
 
 	if cmd.Err != nil { // lookup failed
 		return startFailure(res, cmd.Err)
@@ -191,6 +200,12 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	}
 	res.Stdout, res.Stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
 	res.Truncated = stdout.truncated || stderr.truncated
+	if errors.Is(waitErr, exec.ErrWaitDelay) {
+		// The command exited 0 but something it started still holds its
+		// output: keep what it printed and kill the leftovers.
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		waitErr = nil
+	}
 	if waitErr == nil {
 		res.Outcome = dump.OK
 		return res

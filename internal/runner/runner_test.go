@@ -205,3 +205,38 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A command that exits at once but leaves a grandchild holding its stdout
+// (a backgrounded helper) is a success with its output, not a timeout and
+// then a stuck command; the grandchild is killed with its process group.
+func TestGrandchildHoldingStdout(t *testing.T) {
+	r := &Runner{}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	res := r.Run(context.Background(), 20*time.Second, "/bin/sh", "-c", "sleep 60 & echo $! > "+pidFile+"; echo done")
+	if res.Outcome != dump.OK || string(res.Stdout) != "done\n" {
+		t.Fatalf("outcome %v stdout %q reason %q", res.Outcome, res.Stdout, res.Reason)
+	}
+	if res.Duration > 10*time.Second {
+		t.Fatalf("waited %s: the grandchild's open pipe held the call", res.Duration)
+	}
+	if n := r.Stuck(); n != 0 {
+		t.Fatalf("%d stuck commands", n)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		// The killed sleep is reparented and reaped by init (or is a zombie
+		// of the test's own reaper); /proc tells which.
+		if st, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); strings.Contains(string(st), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grandchild %d still alive", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
