@@ -98,8 +98,9 @@ func (c *collector) Receive(ctx actor.Context) {
 		if m.owner != c {
 			return
 		}
+		// Not c.skips.OK: a round that keeps overrunning its tick finishes
+		// in between, and each finish would re-arm the warning.
 		c.running = false
-		c.skips.OK(nil)
 		c.logHealth(m.Errs)
 		if len(m.Panics) > 0 {
 			// The sample went out with error entries; now let the supervisor

@@ -263,3 +263,65 @@ func TestSourceHealthLoggedOnChangeOnly(t *testing.T) {
 		t.Errorf("recovery logged %d times:\n%s", n, out)
 	}
 }
+
+// countHandler counts log records whose message contains sub.
+type countHandler struct {
+	sub string
+	n   *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.sub) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// A round that keeps overrunning its tick, finishing in between, is one
+// condition: "tick skipped" is logged once, not once per finished round
+// (the rate limit used to reset every round).
+func TestTickSkippedLoggedOnceAcrossRounds(t *testing.T) {
+	var lines atomic.Int64
+	log := slog.New(countHandler{sub: "tick skipped", n: &lines})
+	release := make(chan struct{})
+	slow := collect.Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "done", nil
+	}}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
+	samples := make(chan *messages.Sample, 100)
+	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if s, ok := ctx.Message().(*messages.Sample); ok {
+			samples <- s
+		}
+	}))
+	counts := &collect.Counters{}
+	pid := sys.Root.Spawn(Props(Options{Kind: "fast", Interval: 10 * time.Millisecond, Sources: []collect.Source{slow},
+		Reporter: rep, Counters: counts, Log: log}))
+	t.Cleanup(func() { sys.Root.PoisonFuture(pid).Wait(); sys.Shutdown() })
+	for round := 0; round < 5; round++ {
+		want := counts.Skipped.Load() + 1
+		deadline := time.Now().Add(10 * time.Second)
+		for counts.Skipped.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no skip", round)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		release <- struct{}{}
+		select {
+		case <-samples:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no sample", round)
+		}
+	}
+	if n := lines.Load(); n != 1 {
+		t.Fatalf("%d 'tick skipped' lines over 5 overrunning rounds, want 1", n)
+	}
+}

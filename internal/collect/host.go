@@ -12,9 +12,9 @@ import (
 // HostData is the host payload: load, memory and swap in bytes, uptime, and
 // CPU busy % since the previous sample (null on the first).
 type HostData struct {
-	Load1         float64       `json:"load1"`
-	Load5         float64       `json:"load5"`
-	Load15        float64       `json:"load15"`
+	Load1         lenient.Float `json:"load1"`
+	Load5         lenient.Float `json:"load5"`
+	Load15        lenient.Float `json:"load15"`
 	MemTotal      uint64        `json:"mem_total"`
 	MemFree       uint64        `json:"mem_free"`
 	MemAvailable  uint64        `json:"mem_available"`

@@ -315,3 +315,37 @@ func BenchmarkFastRound(b *testing.B) {
 		b.Fatalf("%d rounds had errors", failures.Load())
 	}
 }
+
+// NaN and Inf in /proc/loadavg are null for those fields; the fast sample
+// still carries host, zfs_pools and arc (one NaN used to fail the encode
+// of the whole cadence).
+func TestNonFiniteLoadIsNullNotALostSample(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../testdata/proc")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "loadavg"), []byte("NaN Inf 0.50 1/200 3000\n"), 0o644)
+	var srcs []Source
+	for _, s := range Build("fast", testConfig(t), &fakeRun{}, FS{Root: dir}, nil) {
+		if s.Name != "agent" {
+			srcs = append(srcs, s)
+		}
+	}
+	b, err := payload.Encode(CollectOnce("fast", srcs, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Data   map[string]json.RawMessage
+		Errors map[string]string
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Errors) != 0 || p.Data["zfs_pools"] == nil || p.Data["arc"] == nil {
+		t.Fatalf("sample lost parts: errors %v, data keys %d", p.Errors, len(p.Data))
+	}
+	if h := string(p.Data["host"]); !strings.Contains(h, `"load1":null,"load5":null,"load15":0.5`) {
+		t.Fatalf("host: %s", h)
+	}
+}

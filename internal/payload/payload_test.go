@@ -2,7 +2,6 @@ package payload
 
 import (
 	"math"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,13 +39,6 @@ func TestEncodeShapeAndOrder(t *testing.T) {
 	}
 }
 
-func TestEncodeRejectsUnencodable(t *testing.T) {
-	_, err := Encode(&messages.Sample{Kind: "fast", Data: map[string]any{"x": math.NaN()}})
-	if err == nil || !strings.Contains(err.Error(), "fast") {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 func TestIndentKeepsContent(t *testing.T) {
 	got := string(Indent([]byte(`{"a":{"b":1}}`)))
 	if got != "{\n  \"a\": {\n    \"b\": 1\n  }\n}" {
@@ -54,5 +46,24 @@ func TestIndentKeepsContent(t *testing.T) {
 	}
 	if string(Indent([]byte("not json"))) != "not json" {
 		t.Error("invalid JSON not passed through")
+	}
+}
+
+// One source that cannot be encoded is an error entry for that source; the
+// other sources and the existing errors still go out.
+func TestUnencodableSourceBecomesErrorEntry(t *testing.T) {
+	s := &messages.Sample{Kind: "fast", CollectedAt: time.Unix(0, 0),
+		Data:   map[string]any{"host": map[string]float64{"load1": math.NaN()}, "arc": map[string]int{"size": 1}},
+		Errors: map[string]string{"zfs_pools": "zpool not found"}}
+	b, err := Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"collected_at":"1970-01-01T00:00:00.000Z","data":{"arc":{"size":1}},"errors":{"host":"internal error: cannot encode: json: unsupported value: NaN","zfs_pools":"zpool not found"}}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	if _, ok := s.Data["host"]; !ok || len(s.Errors) != 1 {
+		t.Fatal("Encode changed the sample's own maps")
 	}
 }

@@ -87,8 +87,13 @@ type Float struct {
 	Valid bool
 }
 
-// F returns a known Float.
-func F(v float64) Float { return Float{V: v, Valid: true} }
+// F returns a known Float; NaN and ±Inf have no JSON form and are unknown.
+func F(v float64) Float {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return Float{}
+	}
+	return Float{V: v, Valid: true}
+}
 
 // UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
 func (f *Float) UnmarshalJSON(b []byte) error {
@@ -99,7 +104,7 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 // ParseFloat reads a decimal; "-", "", NaN and Inf are unknown.
 func ParseFloat(s string) Float {
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+	if err != nil {
 		return Float{}
 	}
 	return F(v)
@@ -107,7 +112,7 @@ func ParseFloat(s string) Float {
 
 // MarshalJSON writes the number, or null when unknown.
 func (f Float) MarshalJSON() ([]byte, error) {
-	if !f.Valid {
+	if !f.Valid || math.IsNaN(f.V) || math.IsInf(f.V, 0) {
 		return []byte("null"), nil
 	}
 	return json.Marshal(f.V)

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 )
 
-// LoadAvg is /proc/loadavg's three averages.
-type LoadAvg struct{ Load1, Load5, Load15 float64 }
+// LoadAvg is /proc/loadavg's three averages; a field the kernel wrote as
+// something without a JSON number form (NaN, Inf) is unknown.
+type LoadAvg struct{ Load1, Load5, Load15 lenient.Float }
 
 // ParseLoadAvg parses "0.12 0.34 0.56 1/200 3000".
 func ParseLoadAvg(b []byte) (LoadAvg, error) {
@@ -20,13 +23,13 @@ func ParseLoadAvg(b []byte) (LoadAvg, error) {
 	if len(f) < 3 {
 		return LoadAvg{}, fmt.Errorf("loadavg: want 3 numbers, got %q", clip(b))
 	}
-	var v [3]float64
+	var v [3]lenient.Float
 	for i := range v {
 		x, err := strconv.ParseFloat(f[i], 64)
 		if err != nil || x < 0 {
-			return LoadAvg{}, fmt.Errorf("loadavg: field %d %q is not a load", i+1, f[i])
+			return LoadAvg{}, fmt.Errorf("loadavg: field %d %q is not a load", i+1, clip([]byte(f[i])))
 		}
-		v[i] = x
+		v[i] = lenient.F(x)
 	}
 	return LoadAvg{v[0], v[1], v[2]}, nil
 }

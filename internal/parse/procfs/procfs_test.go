@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 )
 
 func mustRead(t *testing.T, name string) []byte {
@@ -17,8 +19,13 @@ func mustRead(t *testing.T, name string) []byte {
 
 func TestLoadAvg(t *testing.T) {
 	l, err := ParseLoadAvg(mustRead(t, "loadavg"))
-	if err != nil || l != (LoadAvg{0.12, 0.34, 0.56}) {
+	if err != nil || l != (LoadAvg{lenient.F(0.12), lenient.F(0.34), lenient.F(0.56)}) {
 		t.Fatalf("%+v %v", l, err)
+	}
+	// NaN and Inf have no JSON form: unknown (null), the other fields kept.
+	l, err = ParseLoadAvg([]byte("NaN +Inf 0.5 1/2 3\n"))
+	if err != nil || l.Load1.Valid || l.Load5.Valid || l.Load15 != lenient.F(0.5) {
+		t.Fatalf("non-finite loadavg: %+v %v", l, err)
 	}
 	for _, bad := range []string{"", "0.1 0.2", "a b c d", "-1 0 0", "\x00\x00\x00"} {
 		if _, err := ParseLoadAvg([]byte(bad)); err == nil {
