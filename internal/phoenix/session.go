@@ -12,9 +12,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// state is where the client stands in the connect/join protocol. Naming the
-// states keeps the transitions explicit: every event handler below says
-// which state it leaves the session in, and Push refuses anything but joined.
+// state is where the client stands in the connect/join protocol. Named
+// states make the rules checkable at a glance: the join timer runs only while
+// joining, the rejoin timer only while waitingToRejoin, and Push accepts
+// nothing unless joined.
 type state int
 
 const (
