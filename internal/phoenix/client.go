@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -173,21 +172,10 @@ func (c *Client) Close() {
 func (c *Client) Push(event string, payload json.RawMessage) (ref string, gen uint64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.sess
-	if s == nil || !s.joined {
+	if c.sess == nil {
 		return "", 0, ErrNotJoined
 	}
-	ref = s.nextRef()
-	b, err := Frame{JoinRef: s.joinRef, Ref: ref, Topic: c.o.Topic, Event: event, Payload: payload}.Encode()
-	if err != nil {
-		return "", 0, err
-	}
-	select {
-	case s.out <- out{data: b, pushRef: ref}:
-		return ref, s.gen, nil
-	default:
-		return "", 0, ErrBusy
-	}
+	return c.sess.push(event, payload)
 }
 
 // redact keeps the token out of any error text that leaves the client.
@@ -198,6 +186,8 @@ func (c *Client) redact(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), c.o.Token, "REDACTED"))
 }
 
+// run is the connecting state. Every attempt takes a new generation, so the
+// handler can tell a late event of an old connection from the current one.
 func (c *Client) run() {
 	defer close(c.done)
 	attempt := 0
@@ -223,7 +213,7 @@ func (c *Client) run() {
 		} else {
 			attempt = 0
 			c.o.Handler.Connected(gen)
-			err = c.session(gen, conn)
+			err = c.runSession(gen, conn)
 			c.o.Handler.Disconnected(gen, c.redact(err))
 			if c.ctx.Err() != nil {
 				return
@@ -237,216 +227,6 @@ func (c *Client) run() {
 			t.Stop()
 			return
 		case <-t.C:
-		}
-	}
-}
-
-type out struct {
-	data    []byte
-	pushRef string // "" for control frames (join, heartbeat)
-}
-
-// session is one connection's state. joined and joinRef are guarded by
-// Client.mu (Push reads them); everything else belongs to the session loop.
-type session struct {
-	gen     uint64
-	out     chan out
-	ref     uint64
-	joinRef string
-	joined  bool
-}
-
-func (s *session) nextRef() string {
-	s.ref++
-	return strconv.FormatUint(s.ref, 10)
-}
-
-var errHeartbeat = errors.New("heartbeat not answered before the next one was due")
-
-// session runs one connection: one writer goroutine, one reader goroutine,
-// and this loop owning the protocol state. It returns why the connection
-// ended; nil when the client was closed.
-func (c *Client) session(gen uint64, conn *websocket.Conn) error {
-	conn.SetReadLimit(c.o.ReadLimit)
-	s := &session{gen: gen, out: make(chan out, c.o.OutQueue)}
-	c.mu.Lock()
-	c.sess = s
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.sess = nil
-		c.mu.Unlock()
-	}()
-
-	failed := make(chan error, 2)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { // writer: the only goroutine that writes data frames
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case f := <-s.out:
-				_ = conn.SetWriteDeadline(time.Now().Add(c.o.WriteTimeout))
-				if err := conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
-					failed <- fmt.Errorf("write: %w", err)
-					return
-				}
-				if f.pushRef != "" {
-					c.o.Handler.Written(gen, f.pushRef)
-				}
-			}
-		}
-	}()
-	frames := make(chan []byte, 64)
-	go func() { // reader
-		defer wg.Done()
-		for {
-			_, b, err := conn.ReadMessage()
-			if err != nil {
-				failed <- fmt.Errorf("read: %w", err)
-				return
-			}
-			select {
-			case frames <- b:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		_ = conn.Close()
-		wg.Wait()
-	}()
-
-	enqueue := func(f Frame) error {
-		b, err := f.Encode()
-		if err != nil {
-			return err
-		}
-		select {
-		case s.out <- out{data: b}:
-			return nil
-		default:
-			return ErrBusy
-		}
-	}
-	joinAttempt := 0
-	pendingJoin := ""
-	joinTimer := time.NewTimer(time.Hour)
-	joinTimer.Stop()
-	rejoinTimer := time.NewTimer(time.Hour)
-	rejoinTimer.Stop()
-	defer joinTimer.Stop()
-	defer rejoinTimer.Stop()
-	sendJoin := func() error {
-		c.mu.Lock()
-		pendingJoin = s.nextRef()
-		s.joinRef = pendingJoin
-		s.joined = false
-		c.mu.Unlock()
-		joinTimer.Reset(c.o.ReplyTimeout)
-		return enqueue(Frame{JoinRef: pendingJoin, Ref: pendingJoin, Topic: c.o.Topic, Event: EventJoin, Payload: mustJSON(c.o.JoinParams)})
-	}
-	scheduleRejoin := func() {
-		c.mu.Lock()
-		s.joined = false
-		c.mu.Unlock()
-		pendingJoin = ""
-		joinTimer.Stop()
-		rejoinTimer.Reset(Step(c.o.Rejoin, joinAttempt))
-		joinAttempt++
-	}
-	if err := sendJoin(); err != nil {
-		return err
-	}
-	hb := time.NewTicker(c.o.Heartbeat)
-	defer hb.Stop()
-	hbPending := ""
-
-	for {
-		select {
-		case <-c.ctx.Done():
-			// Normal closure, then give the server a moment to echo it.
-			_ = conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			select {
-			case <-failed:
-			case <-time.After(time.Second):
-			}
-			return nil
-		case err := <-failed:
-			return err
-		case <-hb.C:
-			if hbPending != "" {
-				return errHeartbeat
-			}
-			c.mu.Lock()
-			hbPending = s.nextRef()
-			c.mu.Unlock()
-			if err := enqueue(Frame{Ref: hbPending, Topic: TopicPhoenix, Event: EventHeartbeat}); err != nil {
-				return fmt.Errorf("heartbeat: %w", err)
-			}
-		case <-joinTimer.C:
-			scheduleRejoin()
-			c.o.Handler.JoinRefused(gen, "no reply to join within "+c.o.ReplyTimeout.String())
-		case <-rejoinTimer.C:
-			if err := sendJoin(); err != nil {
-				return err
-			}
-		case b := <-frames:
-			f, err := Decode(b)
-			if err != nil {
-				return err
-			}
-			switch {
-			case f.Topic == TopicPhoenix && f.Event == EventReply:
-				if f.Ref == hbPending {
-					hbPending = ""
-				}
-			case f.Topic != c.o.Topic:
-				// Not ours.
-			case f.JoinRef != s.joinRef:
-				// A message for an earlier join: ignore it.
-			case f.Event == EventReply && f.Ref == pendingJoin && pendingJoin != "":
-				r, err := ParseReply(f.Payload)
-				if err != nil {
-					return err
-				}
-				joinTimer.Stop()
-				pendingJoin = ""
-				if r.Status == "ok" {
-					joinAttempt = 0
-					c.mu.Lock()
-					s.joined = true
-					c.mu.Unlock()
-					c.o.Handler.Joined(gen)
-				} else {
-					scheduleRejoin()
-					c.o.Handler.JoinRefused(gen, string(r.Response))
-				}
-			case f.Event == EventReply:
-				r, err := ParseReply(f.Payload)
-				if err != nil {
-					return err
-				}
-				// Leave the joined state before telling anyone, so a Push
-				// that follows the Left event is already refused.
-				unmatched := r.Status != "ok" && strings.Contains(string(r.Response), "unmatched topic")
-				if unmatched {
-					scheduleRejoin()
-				}
-				c.o.Handler.Replied(gen, f.Ref, r)
-				if unmatched {
-					c.o.Handler.Left(gen, "server says unmatched topic")
-				}
-			case f.Event == EventError || f.Event == EventClose:
-				scheduleRejoin()
-				c.o.Handler.Left(gen, f.Event)
-			}
 		}
 	}
 }

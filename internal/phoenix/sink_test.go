@@ -1,11 +1,14 @@
 package phoenix_test
 
 import (
+	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -145,38 +148,106 @@ func (h *timing) Left(uint64, string)                   {}
 func (h *timing) Written(uint64, string)                {}
 func (h *timing) Replied(uint64, string, phoenix.Reply) {}
 
-// The server drops sockets idle for its timeout (Cowboy: 60 s); the
-// heartbeat keeps an otherwise quiet agent connected, and without it the
-// client reconnects.
+// The server drops sockets idle for its timeout; the heartbeat keeps an
+// otherwise quiet agent connected, and without it the client reconnects.
+// Client and sink run in a synctest bubble over net.Pipe with Cowboy's and
+// slipstream's real timers: the fake clock moves only when every goroutine
+// waits, so each heartbeat is answered and its reply handled before the next
+// one is due, however loaded the machine is.
 func TestServerIdleTimeout(t *testing.T) {
+	const idle = 60 * time.Second
 	for _, tc := range []struct {
 		name      string
 		heartbeat time.Duration
-		wantDrops bool
-	}{{"heartbeat keeps it alive", 50 * time.Millisecond, false}, {"silent client is dropped", time.Hour, true}} {
+		run       time.Duration
+		want      counts
+	}{
+		// Ticks at 30 s, 60 s, … 300 s; the server's idle deadline is always
+		// 30 s ahead of the next one.
+		{"heartbeat keeps it alive", 30 * time.Second, 5*time.Minute + time.Second,
+			counts{connected: 1, joined: 1, disconnected: 0, heartbeats: 10}},
+		// Dropped at 60 s, reconnected within the first backoff step (10 ms
+		// plus at most 505 ms of jitter), next drop due at about 120 s.
+		{"silent client is dropped", time.Hour, idle + idle/2,
+			counts{connected: 2, joined: 2, disconnected: 1, heartbeats: 0}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sink.New("tok")
-			s.Faults.IdleTimeout = 300 * time.Millisecond
-			if err := s.Start("127.0.0.1:0"); err != nil {
-				t.Fatal(err)
-			}
-			defer s.Stop()
-			h := &counter{}
-			c, _ := phoenix.New(phoenix.Options{URL: s.URL(), Token: "tok", Topic: "agent:idle", Handler: h, Heartbeat: tc.heartbeat})
-			c.Start()
-			defer c.Close()
-			waitFor(t, "join", func() bool { return h.joined.Load() >= 1 })
-			if tc.wantDrops {
-				waitFor(t, "drop and reconnect", func() bool { return h.disconnected.Load() >= 1 && h.connected.Load() >= 2 })
-				return
-			}
-			deadline := time.Now().Add(time.Second) // over three idle timeouts
-			for time.Now().Before(deadline) {
-				if h.disconnected.Load() != 0 {
-					t.Fatal("dropped despite heartbeats")
+			synctest.Test(t, func(t *testing.T) {
+				s := sink.New("tok")
+				s.Faults.IdleTimeout = idle
+				ln := servePipes(s)
+				defer ln.Close()
+				defer s.Stop()
+				h := &counter{}
+				c, err := phoenix.New(phoenix.Options{URL: "ws://127.0.0.1/socket/websocket", Token: "tok",
+					Topic: "agent:idle", Handler: h, Heartbeat: tc.heartbeat})
+				if err != nil {
+					t.Fatal(err)
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				phoenix.SetNetDial(c, ln.dial)
+				c.Start()
+				defer c.Close()
+				time.Sleep(tc.run) // advances the bubble's clock; nothing waits on real time
+				synctest.Wait()
+				if got := h.counts(s); got != tc.want {
+					t.Errorf("after %s: %+v, want %+v", tc.run, got, tc.want)
+				}
+			})
 		})
 	}
 }
+
+type counts struct{ connected, joined, disconnected, heartbeats int64 }
+
+func (c *counter) counts(s *sink.Server) counts {
+	return counts{c.connected.Load(), c.joined.Load(), c.disconnected.Load(), s.Heartbeats.Load()}
+}
+
+// pipeListener hands the sink one end of a net.Pipe per dial.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+// servePipes serves h over net.Pipe connections made by the listener's dial.
+func servePipes(h http.Handler) *pipeListener {
+	ln := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return ln
+}
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+	case <-ctx.Done():
+	}
+	client.Close()
+	server.Close()
+	return nil, net.ErrClosed
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }

@@ -201,9 +201,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type connState struct {
-	conn   *websocket.Conn
-	wmu    sync.Mutex
-	joined map[string]string // topic -> join_ref
+	conn    *websocket.Conn
+	wmu     sync.Mutex
+	joined  map[string]string // topic -> join_ref
+	replies sync.WaitGroup    // delayed metric replies still to be sent
 }
 
 func (c *connState) send(f phoenix.Frame) {
@@ -223,93 +224,131 @@ func reply(f phoenix.Frame, status string, response any) phoenix.Frame {
 	return phoenix.Frame{JoinRef: f.JoinRef, Ref: f.Ref, Topic: f.Topic, Event: phoenix.EventReply, Payload: payload}
 }
 
+// serve answers one socket's frames in order until it fails or a fault
+// ends it; n counts the frames received so far, for the *Every and *After
+// faults.
 func (s *Server) serve(conn *websocket.Conn) {
 	st := &connState{conn: conn, joined: map[string]string{}}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	n := 0
-	for {
-		if s.Faults.IdleTimeout > 0 {
-			_ = conn.SetReadDeadline(time.Now().Add(s.Faults.IdleTimeout))
-		}
-		_, b, err := conn.ReadMessage()
-		if err != nil {
+	defer st.replies.Wait()
+	for n := 1; ; n++ {
+		f, ok := s.readFrame(conn)
+		if !ok {
 			return
 		}
-		n++
-		f, err := phoenix.Decode(b)
-		if err != nil {
-			s.Log.Warn("sink: malformed frame", "err", err)
-			return
-		}
-		switch {
-		case f.Topic == phoenix.TopicPhoenix && f.Event == phoenix.EventHeartbeat:
-			s.Heartbeats.Add(1)
-			st.send(reply(f, "ok", map[string]any{}))
-		case f.Event == phoenix.EventJoin:
-			if !strings.HasPrefix(f.Topic, "agent:") {
-				st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
-			} else if s.Faults.RefuseJoins {
-				s.RefusedJoins.Add(1)
-				st.send(reply(f, "error", map[string]string{"reason": "unauthorized"}))
-			} else {
-				s.Joins.Add(1)
-				st.joined[f.Topic] = f.JoinRef
-				st.send(reply(f, "ok", map[string]any{}))
-			}
-		case f.Event == phoenix.EventLeave:
-			delete(st.joined, f.Topic)
-			st.send(reply(f, "ok", map[string]any{}))
-		default:
-			jr, ok := st.joined[f.Topic]
-			if !ok {
-				st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
-				break
-			}
-			if jr != f.JoinRef {
-				break // a stale join_ref is dropped without a reply, as Phoenix does
-			}
-			if strings.HasPrefix(f.Event, "metric:") {
-				s.record(f)
-				if s.Faults.NoReply {
-					break
-				}
-				status := "ok"
-				if s.Faults.ErrorReply {
-					status = "error"
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if s.Faults.ReplyDelay > 0 {
-						time.Sleep(s.Faults.ReplyDelay)
-					}
-					st.send(reply(f, status, map[string]any{}))
-				}()
-			}
-		}
-		if s.Faults.MalformedAfter > 0 && n == s.Faults.MalformedAfter {
-			st.wmu.Lock()
-			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"this is":"not a v2 frame"}`))
-			st.wmu.Unlock()
-		}
-		if s.Faults.OversizedAfter > 0 && n == s.Faults.OversizedAfter {
-			big := append(append([]byte(`[null,null,"phoenix","x","`), make([]byte, 16<<20)...), '"', ']')
-			st.wmu.Lock()
-			_ = conn.WriteMessage(websocket.TextMessage, big)
-			st.wmu.Unlock()
-		}
-		if s.Faults.DropEvery > 0 && n%s.Faults.DropEvery == 0 {
-			conn.UnderlyingConn().Close()
-			return
-		}
-		if s.Faults.CloseEvery > 0 && n%s.Faults.CloseEvery == 0 {
-			st.wmu.Lock()
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.Faults.CloseCode, "sink fault"), time.Now().Add(time.Second))
-			st.wmu.Unlock()
+		s.handle(st, f)
+		s.sendBadFrames(st, n)
+		if s.cut(st, n) {
 			return
 		}
 	}
+}
+
+// readFrame reports false when the socket is done: a read error, the idle
+// timeout, or a malformed frame (Phoenix drops such a socket too).
+func (s *Server) readFrame(conn *websocket.Conn) (phoenix.Frame, bool) {
+	if s.Faults.IdleTimeout > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(s.Faults.IdleTimeout))
+	}
+	_, b, err := conn.ReadMessage()
+	if err != nil {
+		return phoenix.Frame{}, false
+	}
+	f, err := phoenix.Decode(b)
+	if err != nil {
+		s.Log.Warn("sink: malformed frame", "err", err)
+		return phoenix.Frame{}, false
+	}
+	return f, true
+}
+
+func (s *Server) handle(st *connState, f phoenix.Frame) {
+	switch {
+	case f.Topic == phoenix.TopicPhoenix && f.Event == phoenix.EventHeartbeat:
+		s.Heartbeats.Add(1)
+		st.send(reply(f, "ok", map[string]any{}))
+	case f.Event == phoenix.EventJoin:
+		s.join(st, f)
+	case f.Event == phoenix.EventLeave:
+		delete(st.joined, f.Topic)
+		st.send(reply(f, "ok", map[string]any{}))
+	default:
+		s.channelMessage(st, f)
+	}
+}
+
+func (s *Server) join(st *connState, f phoenix.Frame) {
+	switch {
+	case !strings.HasPrefix(f.Topic, "agent:"):
+		st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
+	case s.Faults.RefuseJoins:
+		s.RefusedJoins.Add(1)
+		st.send(reply(f, "error", map[string]string{"reason": "unauthorized"}))
+	default:
+		s.Joins.Add(1)
+		st.joined[f.Topic] = f.JoinRef
+		st.send(reply(f, "ok", map[string]any{}))
+	}
+}
+
+// channelMessage answers a message on a topic the way Phoenix routes it:
+// unjoined topics get "unmatched topic", a stale join_ref gets nothing.
+func (s *Server) channelMessage(st *connState, f phoenix.Frame) {
+	jr, ok := st.joined[f.Topic]
+	if !ok {
+		st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
+		return
+	}
+	if jr != f.JoinRef || !strings.HasPrefix(f.Event, "metric:") {
+		return
+	}
+	s.record(f)
+	if s.Faults.NoReply {
+		return
+	}
+	status := "ok"
+	if s.Faults.ErrorReply {
+		status = "error"
+	}
+	// The reply goes out from its own goroutine so that ReplyDelay holds up
+	// only this reply, not the frames behind it.
+	st.replies.Add(1)
+	go func() {
+		defer st.replies.Done()
+		if s.Faults.ReplyDelay > 0 {
+			time.Sleep(s.Faults.ReplyDelay)
+		}
+		st.send(reply(f, status, map[string]any{}))
+	}()
+}
+
+// sendBadFrames injects the MalformedAfter and OversizedAfter faults.
+func (s *Server) sendBadFrames(st *connState, n int) {
+	if s.Faults.MalformedAfter > 0 && n == s.Faults.MalformedAfter {
+		st.wmu.Lock()
+		_ = st.conn.WriteMessage(websocket.TextMessage, []byte(`{"this is":"not a v2 frame"}`))
+		st.wmu.Unlock()
+	}
+	if s.Faults.OversizedAfter > 0 && n == s.Faults.OversizedAfter {
+		big := append(append([]byte(`[null,null,"phoenix","x","`), make([]byte, 16<<20)...), '"', ']')
+		st.wmu.Lock()
+		_ = st.conn.WriteMessage(websocket.TextMessage, big)
+		st.wmu.Unlock()
+	}
+}
+
+// cut injects the DropEvery and CloseEvery faults; true ends the socket.
+func (s *Server) cut(st *connState, n int) bool {
+	if s.Faults.DropEvery > 0 && n%s.Faults.DropEvery == 0 {
+		st.conn.UnderlyingConn().Close()
+		return true
+	}
+	if s.Faults.CloseEvery > 0 && n%s.Faults.CloseEvery == 0 {
+		st.wmu.Lock()
+		_ = st.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.Faults.CloseCode, "sink fault"), time.Now().Add(time.Second))
+		st.wmu.Unlock()
+		return true
+	}
+	return false
 }
 
 func (s *Server) record(f phoenix.Frame) {
