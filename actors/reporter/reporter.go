@@ -1,15 +1,8 @@
 // Package reporter is the reporter actor: it receives samples from the
 // collectors, records the exact payload in the dump, keeps it in a bounded
 // queue, and delivers it over one Phoenix channel session, replaying in
-// order after every reconnect.
-//
-// Delivery: a push is delivered when the server replies ok. Whether the
-// server replies at all is learnt from the first push, which is sent alone:
-// a reply within the reply timeout means "acks" (from then on unacked pushes
-// are kept and resent after a reconnect: at least once); none means a
-// {:noreply} channel, where a push counts as delivered once written. An
-// error reply is logged and not retried ("unmatched topic" excepted: that
-// is a lost join, and the push is resent after the rejoin).
+// order after every reconnect. What is sent when, and what counts as
+// delivered, is decided by Delivery; the actor schedules.
 package reporter
 
 import (
@@ -19,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -68,16 +60,10 @@ func Props(o Options) *actor.Props {
 		o.Server.ReplyTimeout = 10 * time.Second
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &reporter{o: o, q: Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}, byRef: map[string]*Item{}}
+		q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
+		return &reporter{o: o, d: NewDelivery(q, o.Window, o.Server.ReplyTimeout)}
 	})
 }
-
-// Server acknowledgement modes, learnt from the first push.
-const (
-	acksUnknown = iota
-	acksYes
-	acksNo
-)
 
 // Client events, forwarded to the mailbox by handler.
 type (
@@ -124,16 +110,11 @@ func (h handler) Replied(g uint64, ref string, r phoenix.Reply) {
 
 type reporter struct {
 	o      Options
-	q      Queue
-	byRef  map[string]*Item
+	d      *Delivery
 	client *phoenix.Client
 	timer  *time.Timer
 
 	connected, joined bool
-	gen               uint64
-	acks              int
-	inflight          int
-	pushed, acked     uint64
 	last              string
 
 	drops, dial, errReplies, refusals statelog.Tracker
@@ -152,16 +133,17 @@ func (r *reporter) Receive(ctx actor.Context) {
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
 	case *messages.StatusRequest:
-		ctx.Respond(&messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: r.q.Len(),
-			QueueBytes: r.q.Bytes(), Dropped: r.q.Dropped(), Pushed: r.pushed, Acked: r.acked, LastError: r.last})
+		st := r.d.Stats()
+		ctx.Respond(&messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: st.Queued,
+			QueueBytes: st.Bytes, Dropped: st.Dropped, Pushed: st.Pushed, Acked: st.Acked, LastError: r.last})
 	case *evConnected:
 		r.connected = true
 		r.dial.OK(nil)
 		r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
 	case *evJoined:
-		r.joined, r.gen = true, m.gen
+		r.joined = true
 		r.refusals.OK(nil)
-		r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.q.Len())
+		r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
 		r.pump()
 	case *evJoinRefused:
 		r.last = "join refused: " + m.reason
@@ -191,8 +173,7 @@ func (r *reporter) Receive(ctx actor.Context) {
 			})
 		}
 	case *evWritten:
-		if it := r.byRef[m.ref]; it != nil && it.Gen == m.gen && r.acks == acksNo {
-			r.delivered(it)
+		if r.d.Written(m.ref, m.gen) {
 			r.pump()
 		}
 	case *evReplied:
@@ -263,85 +244,44 @@ func (r *reporter) enqueue(s *messages.Sample) {
 	if r.o.Dump.Enabled() {
 		r.o.Dump.Sample(s.Kind, time.Now(), payload.Indent(body))
 	}
-	for _, it := range r.q.Push(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
-		r.forget(it)
+	for range r.d.Add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
 		r.drops.Fail(time.Now(), func(uint64) {
-			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", r.q.Dropped(),
-				"queue_depth", r.q.Len(), "queue_bytes", r.q.Bytes())
+			st := r.d.Stats()
+			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", st.Dropped,
+				"queue_depth", st.Queued, "queue_bytes", st.Bytes)
 		})
 	}
 }
 
-// pump sends queued items in order while joined and the window allows. Until
-// the server's ack behaviour is known, only one push is in flight.
+// pump sends what Delivery lets out, in order, while joined.
 func (r *reporter) pump() {
 	if !r.joined || r.client == nil {
 		return
 	}
-	window := r.o.Window
-	if r.acks == acksUnknown {
-		window = 1
-	}
-	r.q.Each(func(it *Item) bool {
-		if r.inflight >= window {
-			return false
-		}
-		if it.Sent() {
-			return true
-		}
+	for it := r.d.Next(); it != nil; it = r.d.Next() {
 		ref, gen, err := r.client.Push(payload.Event(it.Kind), it.Body)
 		if err != nil {
-			return false // not joined any more, or the writer is busy: next event
+			return // not joined any more, or the writer is busy: next event
 		}
-		it.Ref, it.Gen, it.SentAt = ref, gen, time.Now()
-		r.byRef[ref] = it
-		r.inflight++
-		r.pushed++
-		return true
-	})
+		r.d.Sent(it, ref, gen, time.Now())
+	}
 }
 
 func (r *reporter) replied(m *evReplied) {
-	it := r.byRef[m.ref]
-	if it == nil || it.Gen != m.gen {
-		return
-	}
-	if r.acks != acksYes {
+	it, outcome, learnt := r.d.Replied(m.ref, m.gen, m.reply.Status, string(m.reply.Response))
+	if learnt {
 		r.o.Log.Info("server acknowledges pushes: delivery is confirmed by reply")
 	}
-	r.acks = acksYes
-	if m.reply.Status == "ok" {
+	switch outcome {
+	case Delivered:
 		r.errReplies.OK(nil)
-		r.delivered(it)
-		return
-	}
-	reason := string(m.reply.Response)
-	if strings.Contains(reason, "unmatched topic") {
-		r.forget(it) // the join is gone; the client rejoins and we resend
-		return
-	}
-	r.last = "push " + it.Kind + " refused: " + reason
-	r.errReplies.Fail(time.Now(), func(suppressed uint64) {
-		r.o.Log.Warn("server replied error to a push; not retried", "event", payload.Event(it.Kind),
-			"collected_at", dump.Timestamp(it.CollectedAt), "response", reason, "errors_since_last_log", suppressed)
-	})
-	r.forget(it)
-	r.q.Done(it)
-}
-
-func (r *reporter) delivered(it *Item) {
-	r.acked++
-	r.forget(it)
-	r.q.Done(it)
-}
-
-// forget takes it off the wire: it is sent again, in order, at the next
-// chance (after a lost connection or join, or a push left unanswered).
-func (r *reporter) forget(it *Item) {
-	if it.Sent() {
-		delete(r.byRef, it.Ref)
-		r.inflight--
-		it.Ref = ""
+	case Refused:
+		reason := string(m.reply.Response)
+		r.last = "push " + it.Kind + " refused: " + reason
+		r.errReplies.Fail(time.Now(), func(suppressed uint64) {
+			r.o.Log.Warn("server replied error to a push; not retried", "event", payload.Event(it.Kind),
+				"collected_at", dump.Timestamp(it.CollectedAt), "response", reason, "errors_since_last_log", suppressed)
+		})
 	}
 }
 
@@ -352,37 +292,13 @@ func (r *reporter) lost(reason string) {
 		r.o.Log.Warn("channel lost; will rejoin", "reason", reason)
 	}
 	r.joined = false
-	r.q.Each(func(it *Item) bool {
-		r.forget(it)
-		return true
-	})
+	r.d.Lost()
 }
 
-// check settles pushes without a reply: while the ack mode is unknown, a
-// first push unanswered for the reply timeout means the server does not
-// reply ({:noreply}); in ack mode, a push unanswered for twice the timeout
-// is sent again (at least once).
+// check settles pushes left without a reply, then sends what that let out.
 func (r *reporter) check() {
-	timeout := r.o.Server.ReplyTimeout
-	now := time.Now()
-	var late []*Item
-	r.q.Each(func(it *Item) bool {
-		if it.Sent() && now.Sub(it.SentAt) > timeout {
-			late = append(late, it)
-		}
-		return true
-	})
-	for _, it := range late {
-		switch r.acks {
-		case acksUnknown:
-			r.acks = acksNo
-			r.o.Log.Info("server does not reply to pushes: a push counts as delivered once written")
-			r.delivered(it)
-		case acksYes:
-			if now.Sub(it.SentAt) > 2*timeout {
-				r.forget(it)
-			}
-		}
+	if r.d.Expire(time.Now()) {
+		r.o.Log.Info("server does not reply to pushes: a push counts as delivered once written")
 	}
 	r.pump()
 }
