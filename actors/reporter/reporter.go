@@ -60,9 +60,17 @@ func Props(o Options) *actor.Props {
 		o.Server.ReplyTimeout = 10 * time.Second
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
-		return &reporter{o: o, d: NewDelivery(q, o.Window, o.Server.ReplyTimeout)}
+		return newReporter(o)
 	})
+}
+
+func newReporter(o Options) *reporter {
+	q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
+	r := &reporter{o: o, d: NewDelivery(q, o.Window, o.Server.ReplyTimeout)}
+	// Failures that repeat (a server down for hours) are logged once per
+	// interval, with a count of those suppressed.
+	r.drops.Every, r.dial.Every, r.errReplies.Every, r.refusals.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute
+	return r
 }
 
 // Client events, forwarded to the mailbox by handler.
@@ -120,10 +128,11 @@ type reporter struct {
 	drops, dial, errReplies, refusals statelog.Tracker
 }
 
+// Receive dispatches: lifecycle and requests here, connection events in
+// onClient.
 func (r *reporter) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		r.drops.Every, r.dial.Every, r.errReplies.Every, r.refusals.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute
 		r.start(ctx)
 	case *actor.Restarting, *actor.Stopping:
 		r.stop()
@@ -133,45 +142,27 @@ func (r *reporter) Receive(ctx actor.Context) {
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
 	case *messages.StatusRequest:
-		st := r.d.Stats()
-		ctx.Respond(&messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: st.Queued,
-			QueueBytes: st.Bytes, Dropped: st.Dropped, Pushed: st.Pushed, Acked: st.Acked, LastError: r.last})
+		ctx.Respond(r.status())
+	case *evCheck:
+		r.onCheck(ctx, m)
+	default:
+		r.onClient(m)
+	}
+}
+
+// onClient handles an event forwarded by the connection's handler.
+func (r *reporter) onClient(m any) {
+	switch m := m.(type) {
 	case *evConnected:
-		r.connected = true
-		r.dial.OK(nil)
-		r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
+		r.onConnected()
 	case *evJoined:
-		r.joined = true
-		r.refusals.OK(nil)
-		r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
-		r.pump()
+		r.onJoined()
 	case *evJoinRefused:
-		r.last = "join refused: " + m.reason
-		r.refusals.Fail(time.Now(), func(suppressed uint64) {
-			r.o.Log.Warn("join refused; will rejoin with backoff", "topic", r.o.Server.Topic, "reason", m.reason,
-				"refusals_since_last_log", suppressed)
-		})
+		r.onJoinRefused(m.reason)
 	case *evLeft:
 		r.lost("channel left: " + m.reason)
 	case *evDisconnected:
-		wasConnected := r.connected
-		r.connected = false
-		r.lost("")
-		if m.err != nil {
-			r.last = m.err.Error()
-		}
-		if wasConnected {
-			r.o.Log.Warn("connection lost; reconnecting", "err", m.err)
-		} else {
-			r.dial.Fail(time.Now(), func(suppressed uint64) {
-				var de *phoenix.DialError
-				if errors.As(m.err, &de) && de.StatusCode == 403 {
-					r.o.Log.Error("server refused the connection (HTTP 403): check token", "server", config.RedactURL(r.o.Server.URL), "attempts_since_last_log", suppressed)
-					return
-				}
-				r.o.Log.Warn("cannot connect; retrying with backoff", "server", config.RedactURL(r.o.Server.URL), "err", m.err, "attempts_since_last_log", suppressed)
-			})
-		}
+		r.onDisconnected(m.err)
 	case *evWritten:
 		if r.d.Written(m.ref, m.gen) {
 			r.pump()
@@ -179,12 +170,72 @@ func (r *reporter) Receive(ctx actor.Context) {
 	case *evReplied:
 		r.replied(m)
 		r.pump()
-	case *evCheck:
-		if m.owner == r {
-			r.check()
-			r.arm(ctx)
-		}
 	}
+}
+
+func (r *reporter) status() *messages.Status {
+	st := r.d.Stats()
+	return &messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: st.Queued,
+		QueueBytes: st.Bytes, Dropped: st.Dropped, Pushed: st.Pushed, Acked: st.Acked, LastError: r.last}
+}
+
+// onCheck runs the in-flight check and re-arms it; a check armed by the
+// instance before a restart is not ours and is dropped.
+func (r *reporter) onCheck(ctx actor.Context, m *evCheck) {
+	if m.owner != r {
+		return
+	}
+	r.check()
+	r.arm(ctx)
+}
+
+func (r *reporter) onConnected() {
+	r.connected = true
+	r.dial.OK(nil)
+	r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
+}
+
+func (r *reporter) onJoined() {
+	r.joined = true
+	r.refusals.OK(nil)
+	r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
+	r.pump()
+}
+
+func (r *reporter) onJoinRefused(reason string) {
+	r.last = "join refused: " + reason
+	r.refusals.Fail(time.Now(), func(suppressed uint64) {
+		r.o.Log.Warn("join refused; will rejoin with backoff", "topic", r.o.Server.Topic, "reason", reason,
+			"refusals_since_last_log", suppressed)
+	})
+}
+
+func (r *reporter) onDisconnected(err error) {
+	wasConnected := r.connected
+	r.connected = false
+	r.lost("")
+	if err != nil {
+		r.last = err.Error()
+	}
+	if wasConnected {
+		r.o.Log.Warn("connection lost; reconnecting", "err", err)
+		return
+	}
+	r.dialFailed(err)
+}
+
+// dialFailed logs a failed connection attempt, rate-limited because the
+// client retries forever; a 403 gets its own message since only the
+// operator can fix the token.
+func (r *reporter) dialFailed(err error) {
+	r.dial.Fail(time.Now(), func(suppressed uint64) {
+		var de *phoenix.DialError
+		if errors.As(err, &de) && de.StatusCode == 403 {
+			r.o.Log.Error("server refused the connection (HTTP 403): check token", "server", config.RedactURL(r.o.Server.URL), "attempts_since_last_log", suppressed)
+			return
+		}
+		r.o.Log.Warn("cannot connect; retrying with backoff", "server", config.RedactURL(r.o.Server.URL), "err", err, "attempts_since_last_log", suppressed)
+	})
 }
 
 func (r *reporter) start(ctx actor.Context) {
