@@ -33,11 +33,11 @@ const (
 
 // Stats are the delivery counters the reporter reports in its status.
 type Stats struct {
-	Queued  int
-	Bytes   int
-	Dropped uint64
-	Pushed  uint64
-	Acked   uint64
+	Queued  int    // items not yet delivered
+	Bytes   int    // their total body size
+	Dropped uint64 // items lost to overflow
+	Pushed  uint64 // pushes sent, resends included
+	Acked   uint64 // items delivered
 }
 
 // Delivery decides what is sent and when a sample counts as delivered; the

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-const timeout = 10 * time.Second
+const replyTimeout = 10 * time.Second
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -22,7 +22,7 @@ type wire struct {
 }
 
 func newWire(maxItems, window int, items int) *wire {
-	w := &wire{d: NewDelivery(&Queue{MaxItems: maxItems, MaxBytes: 1 << 20}, window, timeout), gen: 1, refs: map[string]*Item{}}
+	w := &wire{d: NewDelivery(&Queue{MaxItems: maxItems, MaxBytes: 1 << 20}, window, replyTimeout), gen: 1, refs: map[string]*Item{}}
 	for i := 0; i < items; i++ {
 		w.d.Add(item(i, 1))
 	}
@@ -50,7 +50,7 @@ func (w *wire) reconnect() {
 	w.n = 0
 }
 
-// ref is the ref of the most recent push of kind.
+// ref is the ref under which kind is on the wire, or "" if it is not.
 func (w *wire) ref(kind string) string {
 	last := ""
 	for r, it := range w.refs {
@@ -106,10 +106,10 @@ func TestDeliveryLearnsAckMode(t *testing.T) {
 			return learnt && out == Requeued
 		}, true, acksYes, []string{"0", "1", "2", "3", "4"}, 0, []string{"0", "1", "2"}},
 		{"no reply for the timeout: noreply, delivered", func(w *wire) bool {
-			return w.d.Expire(t0.Add(timeout + time.Nanosecond))
+			return w.d.Expire(t0.Add(replyTimeout + time.Nanosecond))
 		}, true, acksNo, []string{"1", "2", "3", "4"}, 1, []string{"1", "2", "3"}},
 		{"not yet the timeout: still unknown", func(w *wire) bool {
-			return w.d.Expire(t0.Add(timeout))
+			return w.d.Expire(t0.Add(replyTimeout))
 		}, false, acksUnknown, []string{"0", "1", "2", "3", "4"}, 0, nil},
 		{"written says nothing about acks", func(w *wire) bool {
 			return w.d.Written(w.ref("0"), 1)
@@ -127,7 +127,7 @@ func TestDeliveryLearnsAckMode(t *testing.T) {
 			check(t, "mode", w.d.mode, c.wantMode)
 			checkKinds(t, "queued", queued(w.d), c.wantQueued...)
 			check(t, "acked", w.d.Stats().Acked, c.wantAcked)
-			checkKinds(t, "sent after settling", w.send(t0.Add(timeout)), c.wantNowSent...)
+			checkKinds(t, "sent after settling", w.send(t0.Add(replyTimeout)), c.wantNowSent...)
 		})
 	}
 }
@@ -243,12 +243,12 @@ func TestDeliveryNoReplyServer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWire(100, 2, 3)
 			w.send(t0)
-			if !w.d.Expire(t0.Add(timeout + time.Nanosecond)) {
+			if !w.d.Expire(t0.Add(replyTimeout + time.Nanosecond)) {
 				t.Fatal("noreply not learnt")
 			}
-			checkKinds(t, "sent", w.send(t0.Add(timeout)), "1", "2")
+			checkKinds(t, "sent", w.send(t0.Add(replyTimeout)), "1", "2")
 			// Long after: unwritten pushes are neither delivered nor resent.
-			if w.d.Expire(t0.Add(10*timeout)) || w.d.Next() != nil {
+			if w.d.Expire(t0.Add(10*replyTimeout)) || w.d.Next() != nil {
 				t.Error("Expire settled pushes against a noreply server")
 			}
 			ref := c.ref(w)
@@ -277,8 +277,8 @@ func TestDeliveryLateAcks(t *testing.T) {
 		expireAt   time.Duration
 		wantResent []string
 	}{
-		{"at twice the timeout: kept in flight", 2 * timeout, nil},
-		{"past twice the timeout: resent", 2*timeout + time.Nanosecond, []string{"0"}},
+		{"at twice the timeout: kept in flight", 2 * replyTimeout, nil},
+		{"past twice the timeout: resent", 2*replyTimeout + time.Nanosecond, []string{"0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -356,4 +356,23 @@ func TestDeliveryOverflow(t *testing.T) {
 			checkKinds(t, "sent", w.send(t0), c.wantSent...)
 		})
 	}
+}
+
+// A push can go out on a new connection before the old one's loss is
+// handled, under a ref the old connection already used; the loss must
+// still put both pushes back in line.
+func TestDeliveryLostAfterRefReuse(t *testing.T) {
+	w := newWire(100, 3, 4)
+	w.d.mode = acksYes
+	checkKinds(t, "old connection", w.send(t0), "0", "1", "2")
+	for _, k := range []string{"1", "2"} {
+		w.d.Replied(w.ref(k), 1, "ok", `{}`)
+	}
+	w.gen, w.n = 2, 0 // reconnected; the loss is not handled yet
+	checkKinds(t, "new connection", w.send(t0), "3")
+	if it := w.d.byRef["1"]; it.Kind != "3" {
+		t.Fatalf("ref 1 is %s; the test needs the new push to reuse it", it.Kind)
+	}
+	w.d.Lost()
+	checkKinds(t, "resent", w.send(t0), "0", "3")
 }
