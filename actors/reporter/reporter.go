@@ -1,15 +1,8 @@
 // Package reporter is the reporter actor: it receives samples from the
 // collectors, records the exact payload in the dump, keeps it in a bounded
 // queue, and delivers it over one Phoenix channel session, replaying in
-// order after every reconnect.
-//
-// Delivery: a push is delivered when the server replies ok. Whether the
-// server replies at all is learnt from the first push, which is sent alone:
-// a reply within the reply timeout means "acks" (from then on unacked pushes
-// are kept and resent after a reconnect: at least once); none means a
-// {:noreply} channel, where a push counts as delivered once written. An
-// error reply is logged and not retried ("unmatched topic" excepted: that
-// is a lost join, and the push is resent after the rejoin).
+// order after every reconnect. What is sent when, and what counts as
+// delivered, is decided by Delivery; the actor schedules.
 package reporter
 
 import (
@@ -19,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -68,16 +60,18 @@ func Props(o Options) *actor.Props {
 		o.Server.ReplyTimeout = 10 * time.Second
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &reporter{o: o, q: Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}, byRef: map[string]*Item{}}
+		return newReporter(o)
 	})
 }
 
-// Server acknowledgement modes, learnt from the first push.
-const (
-	acksUnknown = iota
-	acksYes
-	acksNo
-)
+func newReporter(o Options) *reporter {
+	q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
+	r := &reporter{o: o, d: NewDelivery(q, o.Window, o.Server.ReplyTimeout)}
+	// Failures that repeat (a server down for hours) are logged once per
+	// interval, with a count of those suppressed.
+	r.drops.Every, r.dial.Every, r.errReplies.Every, r.refusals.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute
+	return r
+}
 
 // Client events, forwarded to the mailbox by handler.
 type (
@@ -124,25 +118,21 @@ func (h handler) Replied(g uint64, ref string, r phoenix.Reply) {
 
 type reporter struct {
 	o      Options
-	q      Queue
-	byRef  map[string]*Item
+	d      *Delivery
 	client *phoenix.Client
 	timer  *time.Timer
 
 	connected, joined bool
-	gen               uint64
-	acks              int
-	inflight          int
-	pushed, acked     uint64
 	last              string
 
 	drops, dial, errReplies, refusals statelog.Tracker
 }
 
+// Receive dispatches: lifecycle and requests here, connection events in
+// onClient.
 func (r *reporter) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		r.drops.Every, r.dial.Every, r.errReplies.Every, r.refusals.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute
 		r.start(ctx)
 	case *actor.Restarting, *actor.Stopping:
 		r.stop()
@@ -152,58 +142,100 @@ func (r *reporter) Receive(ctx actor.Context) {
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
 	case *messages.StatusRequest:
-		ctx.Respond(&messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: r.q.Len(),
-			QueueBytes: r.q.Bytes(), Dropped: r.q.Dropped(), Pushed: r.pushed, Acked: r.acked, LastError: r.last})
+		ctx.Respond(r.status())
+	case *evCheck:
+		r.onCheck(ctx, m)
+	default:
+		r.onClient(m)
+	}
+}
+
+// onClient handles an event forwarded by the connection's handler.
+func (r *reporter) onClient(m any) {
+	switch m := m.(type) {
 	case *evConnected:
-		r.connected = true
-		r.dial.OK(nil)
-		r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
+		r.onConnected()
 	case *evJoined:
-		r.joined, r.gen = true, m.gen
-		r.refusals.OK(nil)
-		r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.q.Len())
-		r.pump()
+		r.onJoined()
 	case *evJoinRefused:
-		r.last = "join refused: " + m.reason
-		r.refusals.Fail(time.Now(), func(suppressed uint64) {
-			r.o.Log.Warn("join refused; will rejoin with backoff", "topic", r.o.Server.Topic, "reason", m.reason,
-				"refusals_since_last_log", suppressed)
-		})
+		r.onJoinRefused(m.reason)
 	case *evLeft:
 		r.lost("channel left: " + m.reason)
 	case *evDisconnected:
-		wasConnected := r.connected
-		r.connected = false
-		r.lost("")
-		if m.err != nil {
-			r.last = m.err.Error()
-		}
-		if wasConnected {
-			r.o.Log.Warn("connection lost; reconnecting", "err", m.err)
-		} else {
-			r.dial.Fail(time.Now(), func(suppressed uint64) {
-				var de *phoenix.DialError
-				if errors.As(m.err, &de) && de.StatusCode == 403 {
-					r.o.Log.Error("server refused the connection (HTTP 403): check token", "server", config.RedactURL(r.o.Server.URL), "attempts_since_last_log", suppressed)
-					return
-				}
-				r.o.Log.Warn("cannot connect; retrying with backoff", "server", config.RedactURL(r.o.Server.URL), "err", m.err, "attempts_since_last_log", suppressed)
-			})
-		}
+		r.onDisconnected(m.err)
 	case *evWritten:
-		if it := r.byRef[m.ref]; it != nil && it.Gen == m.gen && r.acks == acksNo {
-			r.delivered(it)
+		if r.d.Written(m.ref, m.gen) {
 			r.pump()
 		}
 	case *evReplied:
 		r.replied(m)
 		r.pump()
-	case *evCheck:
-		if m.owner == r {
-			r.check()
-			r.arm(ctx)
-		}
 	}
+}
+
+func (r *reporter) status() *messages.Status {
+	st := r.d.Stats()
+	return &messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: st.Queued,
+		QueueBytes: st.Bytes, Dropped: st.Dropped, Pushed: st.Pushed, Acked: st.Acked, LastError: r.last}
+}
+
+// onCheck runs the in-flight check and re-arms it; a check armed by the
+// instance before a restart is not ours and is dropped.
+func (r *reporter) onCheck(ctx actor.Context, m *evCheck) {
+	if m.owner != r {
+		return
+	}
+	r.check()
+	r.arm(ctx)
+}
+
+func (r *reporter) onConnected() {
+	r.connected = true
+	r.dial.OK(nil)
+	r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
+}
+
+func (r *reporter) onJoined() {
+	r.joined = true
+	r.refusals.OK(nil)
+	r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
+	r.pump()
+}
+
+func (r *reporter) onJoinRefused(reason string) {
+	r.last = "join refused: " + reason
+	r.refusals.Fail(time.Now(), func(suppressed uint64) {
+		r.o.Log.Warn("join refused; will rejoin with backoff", "topic", r.o.Server.Topic, "reason", reason,
+			"refusals_since_last_log", suppressed)
+	})
+}
+
+func (r *reporter) onDisconnected(err error) {
+	wasConnected := r.connected
+	r.connected = false
+	r.lost("")
+	if err != nil {
+		r.last = err.Error()
+	}
+	if wasConnected {
+		r.o.Log.Warn("connection lost; reconnecting", "err", err)
+		return
+	}
+	r.dialFailed(err)
+}
+
+// dialFailed logs a failed connection attempt, rate-limited because the
+// client retries forever; a 403 gets its own message since only the
+// operator can fix the token.
+func (r *reporter) dialFailed(err error) {
+	r.dial.Fail(time.Now(), func(suppressed uint64) {
+		var de *phoenix.DialError
+		if errors.As(err, &de) && de.StatusCode == 403 {
+			r.o.Log.Error("server refused the connection (HTTP 403): check token", "server", config.RedactURL(r.o.Server.URL), "attempts_since_last_log", suppressed)
+			return
+		}
+		r.o.Log.Warn("cannot connect; retrying with backoff", "server", config.RedactURL(r.o.Server.URL), "err", err, "attempts_since_last_log", suppressed)
+	})
 }
 
 func (r *reporter) start(ctx actor.Context) {
@@ -263,85 +295,44 @@ func (r *reporter) enqueue(s *messages.Sample) {
 	if r.o.Dump.Enabled() {
 		r.o.Dump.Sample(s.Kind, time.Now(), payload.Indent(body))
 	}
-	for _, it := range r.q.Push(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
-		r.forget(it)
+	for range r.d.Add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
 		r.drops.Fail(time.Now(), func(uint64) {
-			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", r.q.Dropped(),
-				"queue_depth", r.q.Len(), "queue_bytes", r.q.Bytes())
+			st := r.d.Stats()
+			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", st.Dropped,
+				"queue_depth", st.Queued, "queue_bytes", st.Bytes)
 		})
 	}
 }
 
-// pump sends queued items in order while joined and the window allows. Until
-// the server's ack behaviour is known, only one push is in flight.
+// pump sends what Delivery lets out, in order, while joined.
 func (r *reporter) pump() {
 	if !r.joined || r.client == nil {
 		return
 	}
-	window := r.o.Window
-	if r.acks == acksUnknown {
-		window = 1
-	}
-	r.q.Each(func(it *Item) bool {
-		if r.inflight >= window {
-			return false
-		}
-		if it.Sent() {
-			return true
-		}
+	for it := r.d.Next(); it != nil; it = r.d.Next() {
 		ref, gen, err := r.client.Push(payload.Event(it.Kind), it.Body)
 		if err != nil {
-			return false // not joined any more, or the writer is busy: next event
+			return // not joined any more, or the writer is busy: next event
 		}
-		it.Ref, it.Gen, it.SentAt = ref, gen, time.Now()
-		r.byRef[ref] = it
-		r.inflight++
-		r.pushed++
-		return true
-	})
+		r.d.Sent(it, ref, gen, time.Now())
+	}
 }
 
 func (r *reporter) replied(m *evReplied) {
-	it := r.byRef[m.ref]
-	if it == nil || it.Gen != m.gen {
-		return
-	}
-	if r.acks != acksYes {
+	it, outcome, learnt := r.d.Replied(m.ref, m.gen, m.reply.Status, string(m.reply.Response))
+	if learnt {
 		r.o.Log.Info("server acknowledges pushes: delivery is confirmed by reply")
 	}
-	r.acks = acksYes
-	if m.reply.Status == "ok" {
+	switch outcome {
+	case Delivered:
 		r.errReplies.OK(nil)
-		r.delivered(it)
-		return
-	}
-	reason := string(m.reply.Response)
-	if strings.Contains(reason, "unmatched topic") {
-		r.forget(it) // the join is gone; the client rejoins and we resend
-		return
-	}
-	r.last = "push " + it.Kind + " refused: " + reason
-	r.errReplies.Fail(time.Now(), func(suppressed uint64) {
-		r.o.Log.Warn("server replied error to a push; not retried", "event", payload.Event(it.Kind),
-			"collected_at", dump.Timestamp(it.CollectedAt), "response", reason, "errors_since_last_log", suppressed)
-	})
-	r.forget(it)
-	r.q.Done(it)
-}
-
-func (r *reporter) delivered(it *Item) {
-	r.acked++
-	r.forget(it)
-	r.q.Done(it)
-}
-
-// forget takes it off the wire: it is sent again, in order, at the next
-// chance (after a lost connection or join, or a push left unanswered).
-func (r *reporter) forget(it *Item) {
-	if it.Sent() {
-		delete(r.byRef, it.Ref)
-		r.inflight--
-		it.Ref = ""
+	case Refused:
+		reason := string(m.reply.Response)
+		r.last = "push " + it.Kind + " refused: " + reason
+		r.errReplies.Fail(time.Now(), func(suppressed uint64) {
+			r.o.Log.Warn("server replied error to a push; not retried", "event", payload.Event(it.Kind),
+				"collected_at", dump.Timestamp(it.CollectedAt), "response", reason, "errors_since_last_log", suppressed)
+		})
 	}
 }
 
@@ -352,37 +343,13 @@ func (r *reporter) lost(reason string) {
 		r.o.Log.Warn("channel lost; will rejoin", "reason", reason)
 	}
 	r.joined = false
-	r.q.Each(func(it *Item) bool {
-		r.forget(it)
-		return true
-	})
+	r.d.Lost()
 }
 
-// check settles pushes without a reply: while the ack mode is unknown, a
-// first push unanswered for the reply timeout means the server does not
-// reply ({:noreply}); in ack mode, a push unanswered for twice the timeout
-// is sent again (at least once).
+// check settles pushes left without a reply, then sends what that let out.
 func (r *reporter) check() {
-	timeout := r.o.Server.ReplyTimeout
-	now := time.Now()
-	var late []*Item
-	r.q.Each(func(it *Item) bool {
-		if it.Sent() && now.Sub(it.SentAt) > timeout {
-			late = append(late, it)
-		}
-		return true
-	})
-	for _, it := range late {
-		switch r.acks {
-		case acksUnknown:
-			r.acks = acksNo
-			r.o.Log.Info("server does not reply to pushes: a push counts as delivered once written")
-			r.delivered(it)
-		case acksYes:
-			if now.Sub(it.SentAt) > 2*timeout {
-				r.forget(it)
-			}
-		}
+	if r.d.Expire(time.Now()) {
+		r.o.Log.Info("server does not reply to pushes: a push counts as delivered once written")
 	}
 	r.pump()
 }
