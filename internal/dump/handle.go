@@ -41,6 +41,14 @@ func (h *Handle) Dropped() uint64 {
 	return h.backlog.Dropped()
 }
 
+// Backlog is the Handle's bound, or nil when it has none.
+func (h *Handle) Backlog() *Backlog {
+	if h == nil {
+		return nil
+	}
+	return h.backlog
+}
+
 // admit reserves room for an entry of size bytes; the ticket goes into the
 // record so the writer can give the room back.
 func (h *Handle) admit(size int64) (ticket, bool) {
