@@ -1,9 +1,11 @@
 package writer
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,14 +28,38 @@ func Prepare(dir string) error {
 // Configure decides whether the dump is on for dir, as the seed's
 // Diagnostics.configure did: "" means off; a directory that cannot be created
 // or is refused logs one warning and leaves the dump off; otherwise it is on.
+// A directory on a hung filesystem counts as unusable after openTimeout
+// rather than holding up the start of the whole tree.
 func Configure(dir string, log *slog.Logger) bool {
+	return configure(dir, log, Prepare, openTimeout)
+}
+
+func configure(dir string, log *slog.Logger, prepare func(string) error, timeout time.Duration) bool {
 	if dir == "" {
 		return false
 	}
-	if err := Prepare(dir); err != nil {
+	if err := within(timeout, dir, prepare); err != nil {
 		log.Warn("diagnostic dump disabled", "dir", dir, "err", err)
 		return false
 	}
 	log.Info("diagnostic dump enabled", "dir", dir)
 	return true
+}
+
+var errPrepareTimeout = errors.New("timed out")
+
+// within runs prepare off the caller's goroutine and gives up after timeout:
+// mkdir or stat on a hung mount cannot be interrupted. A prepare that returns
+// later is simply forgotten; it holds nothing that needs closing.
+func within(timeout time.Duration, dir string, prepare func(string) error) error {
+	done := make(chan error, 1)
+	go func() { done <- prepare(dir) }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("prepare dump dir %s: %w after %s", dir, errPrepareTimeout, timeout)
+	}
 }

@@ -380,3 +380,27 @@ func TestStopWhileOpenHangs(t *testing.T) {
 		return errors.Is(err, os.ErrClosed)
 	})
 }
+
+// A dump dir on a hung mount at start: Configure gives up after its timeout
+// with one warning and the dump off, instead of holding up the whole tree.
+func TestConfigureHungDirTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hung := func(string) error { <-release; return nil }
+	var logs syncBuffer
+	result := make(chan bool, 1)
+	go func() {
+		result <- configure("/mnt/hung/dump", slog.New(slog.NewTextHandler(&logs, nil)), hung, 50*time.Millisecond)
+	}()
+	select {
+	case on := <-result:
+		if on {
+			t.Fatal("dump enabled on a dir that never answered")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Configure blocked on a hung dump dir")
+	}
+	if strings.Count(logs.String(), "level=WARN") != 1 || !strings.Contains(logs.String(), "timed out") {
+		t.Fatalf("want one timeout warning:\n%s", logs.String())
+	}
+}
