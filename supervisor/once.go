@@ -34,7 +34,7 @@ func Once(o Options) (map[string]json.RawMessage, error) {
 	if writer.Configure(dumpDir, log) {
 		sys = actor.NewActorSystem(o.SystemOptions...)
 		wpid = sys.Root.Spawn(writer.Props(dumpDir, log))
-		h = writer.NewHandle(sys.Root, wpid)
+		h = writer.NewHandle(sys.Root, wpid, log)
 	}
 	env := Wire(cfg, h, nil, log)
 	env.ReporterStatus = func(time.Duration) (*messages.Status, error) {

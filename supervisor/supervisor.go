@@ -186,7 +186,7 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 			return fmt.Errorf("spawn writer: %w", err)
 		}
 		t.Writer = pid
-		t.Dump = writer.NewHandle(ctx.ActorSystem().Root, pid)
+		t.Dump = writer.NewHandle(ctx.ActorSystem().Root, pid, log)
 	}
 	env := Wire(cfg, t.Dump, t.Stats, log)
 	env.ReporterStatus = t.ReporterStatus

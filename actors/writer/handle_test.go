@@ -15,7 +15,7 @@ import (
 // in the right files, in the seed's formats.
 func TestHandleThroughWriter(t *testing.T) {
 	f := start(t, t.TempDir())
-	h := NewHandle(f.sys.Root, f.pid)
+	h := NewHandle(f.sys.Root, f.pid, discard)
 	h.Command(dump.CommandRecord{At: time.Now(), Command: "zpool", Args: []string{"list", "-j"}, Stdout: []byte("body"), Duration: 2500 * time.Microsecond})
 	h.Sample("fast", time.Now(), []byte(`{"zfs_pools": {"pools": []}}`))
 	h.Read("/proc/loadavg", time.Now(), []byte("0.12 0.34 0.56 1/200 3000"), nil, 150*time.Microsecond)
@@ -32,7 +32,7 @@ func BenchmarkHandleEnabled(b *testing.B) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(Props(b.TempDir(), discard))
-	h := NewHandle(sys.Root, pid)
+	h := NewHandle(sys.Root, pid, discard)
 	args := []string{"status", "-j"}
 	out := make([]byte, 4096)
 	b.ReportAllocs()

@@ -46,9 +46,16 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, dir string) *fixture {
 	t.Helper()
+	return startWith(t, dir, openDump, openTimeout)
+}
+
+// startWith starts a writer whose files are opened by open, waiting at most
+// timeout for each open.
+func startWith(t *testing.T, dir string, open opener, timeout time.Duration) *fixture {
+	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
 	logs := &syncBuffer{}
-	pid := sys.Root.Spawn(Props(dir, slog.New(slog.NewTextHandler(logs, nil))))
+	pid := sys.Root.Spawn(props(dir, slog.New(slog.NewTextHandler(logs, nil)), open, timeout))
 	t.Cleanup(func() {
 		_ = sys.Root.PoisonFuture(pid).Wait()
 		sys.Shutdown()
@@ -205,11 +212,14 @@ func TestWriteFailureIsRateLimitedAndSurvived(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	dir := t.TempDir()
-	if err := os.Symlink("/dev/full", filepath.Join(dir, CommandsFile)); err != nil {
-		t.Fatal(err)
+	// The real opener refuses a device, so hand the writer /dev/full directly.
+	full := func(dir, name string) (*os.File, error) {
+		if name == CommandsFile {
+			return os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		}
+		return openDump(dir, name)
 	}
-	f := start(t, dir)
+	f := startWith(t, t.TempDir(), full, openTimeout)
 	for i := 0; i < 20; i++ {
 		f.send(&dump.CommandRecord{At: time.Now(), Command: "c", Stdout: []byte("b")})
 	}
@@ -288,8 +298,9 @@ func TestConfigure(t *testing.T) {
 	if !Configure(dir, discard) {
 		t.Error("valid path did not enable")
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o755 {
-		t.Errorf("dir not created 0755: %v %v", st, err)
+	// Only bits beyond 0750 are checked: a stricter umask may clear more.
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm()&^0o750 != 0 || st.Mode().Perm()&0o700 != 0o700 {
+		t.Errorf("dir not created 0750: %v %v", st, err)
 	}
 	parent := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(parent, []byte("not a directory"), 0o644)

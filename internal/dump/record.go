@@ -40,6 +40,8 @@ type CommandRecord struct {
 	// Err describes the failure for outcomes without output.
 	Err      string
 	Duration time.Duration
+
+	ticket
 }
 
 // SampleRecord is the exact payload pushed for one sample, for samples.log.
@@ -47,4 +49,6 @@ type SampleRecord struct {
 	At      time.Time
 	Kind    string
 	Payload []byte // indented JSON
+
+	ticket
 }
