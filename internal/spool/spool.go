@@ -1,0 +1,378 @@
+// Package spool keeps samples on disk until they are delivered, so that a
+// restart, a crash or a reboot during a server outage loses nothing.
+//
+// It is a bbolt database (go.etcd.io/bbolt, etcd's B+tree store): each
+// sample a key (a sequence number, so keys sort oldest first) and a value
+// framed with a version and a CRC-32C. bbolt was chosen over an append-only
+// log because deliveries complete out of order (acks) and a B+tree deletes
+// any record at once, where a log can only cut its front; and because its
+// copy-on-write commits have no torn tail to repair: a kill -9 or a power
+// loss mid-commit leaves the previous commit intact. Every commit is
+// fsynced (fdatasync): at one sample every few seconds that is affordable
+// (BenchmarkAppend states the cost).
+//
+// Damage the disk does behind bbolt's back is handled, not trusted: a
+// record whose CRC fails is skipped, deleted and counted; a file bbolt
+// cannot open, or whose pages make an operation panic or fault, is moved
+// aside (spool.db.corrupt-<time>) and a fresh spool started, so a broken
+// file never stops delivery or crash-loops the agent.
+package spool
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the database file inside the spool directory.
+const FileName = "spool.db"
+
+var (
+	samplesBucket = []byte("samples")
+	metaBucket    = []byte("meta")
+	bytesKey      = []byte("bytes")
+	countKey      = []byte("count")
+)
+
+// Stats describe the spool for the self-report and `status`.
+type Stats struct {
+	Records int
+	Bytes   int64
+	// Oldest is the oldest record's collected_at (zero when empty).
+	Oldest time.Time
+	// Dropped counts records deleted to keep the spool under its bound.
+	Dropped uint64
+	// Corrupt counts records skipped because they failed their checks.
+	Corrupt uint64
+	// Quarantined names the file moved aside at open, if any.
+	Quarantined string
+}
+
+// Spool is an open spool. Its methods are safe for concurrent use.
+type Spool struct {
+	path     string
+	maxBytes int64
+
+	mu      sync.Mutex
+	db      *bolt.DB
+	count   int
+	bytes   int64
+	dropped uint64
+	corrupt uint64
+	quar    string
+}
+
+// Open opens (creating if needed) the spool in dir, bounded to maxBytes of
+// records. The directory is made 0700 and the file 0600: payloads name
+// guests and disks. A file that cannot be opened as a spool is moved aside
+// and a new one started (Stats().Quarantined says so); an error means the
+// directory itself is unusable, and the caller runs without a spool.
+func Open(dir string, maxBytes int64) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	s := &Spool{path: filepath.Join(dir, FileName), maxBytes: maxBytes}
+	if st, err := os.Lstat(s.path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("spool: %s is not a regular file (%s)", s.path, st.Mode().Type())
+	}
+	err := s.open()
+	if err == nil {
+		return s, nil
+	}
+	if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, os.ErrPermission) {
+		return nil, fmt.Errorf("spool %s: %w", s.path, err)
+	}
+	if qerr := s.quarantine(err); qerr != nil {
+		return nil, qerr
+	}
+	if err := s.open(); err != nil {
+		return nil, fmt.Errorf("spool %s: %w", s.path, err)
+	}
+	return s, nil
+}
+
+func (s *Spool) open() error {
+	// The timeout is for the file lock: a second agent on the same spool
+	// must not wait forever.
+	var db *bolt.DB
+	err := guard(func() (err error) {
+		db, err = bolt.Open(s.path, 0o600, &bolt.Options{Timeout: time.Second})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	err = guard(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(samplesBucket)
+			if err != nil {
+				return err
+			}
+			m, err := tx.CreateBucketIfNotExists(metaBucket)
+			if err != nil {
+				return err
+			}
+			s.count, s.bytes = int(u64(m.Get(countKey))), int64(u64(m.Get(bytesKey)))
+			if s.count == 0 && b.Stats().KeyN > 0 { // no totals yet: count once
+				return s.recount(b, m)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
+	s.db = db
+	return nil
+}
+
+func (s *Spool) recount(b, m *bolt.Bucket) error {
+	s.count, s.bytes = 0, 0
+	err := b.ForEach(func(k, v []byte) error {
+		s.count++
+		s.bytes += int64(len(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.saveTotals(m)
+}
+
+// quarantine moves a spool bbolt could not use aside, so the agent goes on
+// with a fresh one and the old file is kept for a person to look at.
+func (s *Spool) quarantine(cause error) error {
+	aside := fmt.Sprintf("%s.corrupt-%s", s.path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(s.path, aside); err != nil {
+		return fmt.Errorf("spool %s unusable (%v) and cannot be moved aside: %w", s.path, cause, err)
+	}
+	s.quar = fmt.Sprintf("%s (%v)", aside, cause)
+	return nil
+}
+
+// guard runs fn with memory faults turned into panics and panics into
+// errors: bbolt trusts its file's page structure, and a damaged file must
+// cost the spool, not the process.
+func guard(fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("spool file damaged: %v", p)
+		}
+	}()
+	return fn()
+}
+
+// Append stores one sample and returns its record (with its sequence
+// number) and the sequence numbers of the oldest records deleted to keep
+// the spool under its bound. The record is on disk when Append returns.
+func (s *Spool) Append(kind string, at time.Time, payload []byte) (Record, []uint64, error) {
+	r := Record{Kind: kind, CollectedAt: at, Payload: payload}
+	v, err := encode(&r)
+	if err != nil {
+		return Record{}, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return Record{}, nil, errClosed
+	}
+	var dropped []uint64
+	err = s.update(func(b, m *bolt.Bucket) error {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(key(seq), v); err != nil {
+			return err
+		}
+		r.Seq = seq
+		s.count++
+		s.bytes += int64(len(v))
+		dropped = s.trim(b)
+		return s.saveTotals(m)
+	})
+	if err != nil {
+		return Record{}, nil, fmt.Errorf("spool append: %w", err)
+	}
+	s.dropped += uint64(len(dropped))
+	return r, dropped, nil
+}
+
+// trim deletes the oldest records while the spool is over its bound,
+// always keeping the newest one.
+func (s *Spool) trim(b *bolt.Bucket) []uint64 {
+	var dropped []uint64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && s.count > 1 && s.bytes > s.maxBytes; k, v = c.First() {
+		if c.Delete() != nil {
+			break
+		}
+		dropped = append(dropped, binary.BigEndian.Uint64(k))
+		s.count--
+		s.bytes -= int64(len(v))
+	}
+	return dropped
+}
+
+// Delete removes delivered records; unknown sequence numbers are ignored
+// (a record may have been dropped for space while it was in flight).
+func (s *Spool) Delete(seqs ...uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return errClosed
+	}
+	err := s.update(func(b, m *bolt.Bucket) error {
+		for _, seq := range seqs {
+			s.deleteOne(b, seq)
+		}
+		return s.saveTotals(m)
+	})
+	if err != nil {
+		return fmt.Errorf("spool delete: %w", err)
+	}
+	return nil
+}
+
+func (s *Spool) deleteOne(b *bolt.Bucket, seq uint64) {
+	k := key(seq)
+	v := b.Get(k)
+	if v == nil || b.Delete(k) != nil {
+		return
+	}
+	s.count--
+	s.bytes -= int64(len(v))
+}
+
+// Read returns up to max records (and about maxBytes of payload) with a
+// sequence number above after, oldest first. Records that fail their
+// checks are deleted and counted, never returned.
+func (s *Spool) Read(after uint64, max int, maxBytes int) ([]Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil, errClosed
+	}
+	var out []Record
+	var bad []uint64
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			out, bad = scan(tx.Bucket(samplesBucket), after, max, maxBytes)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool read: %w", err)
+	}
+	if len(bad) > 0 {
+		s.corrupt += uint64(len(bad))
+		_ = s.update(func(b, m *bolt.Bucket) error {
+			for _, seq := range bad {
+				s.deleteOne(b, seq)
+			}
+			return s.saveTotals(m)
+		})
+	}
+	return out, nil
+}
+
+func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []uint64) {
+	size := 0
+	c := b.Cursor()
+	k, v := c.Seek(key(after + 1))
+	for ; k != nil && len(out) < max && (size < maxBytes || len(out) == 0); k, v = c.Next() {
+		seq := binary.BigEndian.Uint64(k)
+		r, err := decode(seq, v)
+		if err != nil {
+			bad = append(bad, seq)
+			continue
+		}
+		size += len(r.Payload)
+		out = append(out, r)
+	}
+	return out, bad
+}
+
+// Stats returns the spool's depth, size, oldest sample and counters.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Records: s.count, Bytes: s.bytes, Dropped: s.dropped, Corrupt: s.corrupt, Quarantined: s.quar}
+	if s.db == nil || s.count == 0 {
+		return st
+	}
+	_ = guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			k, v := tx.Bucket(samplesBucket).Cursor().First()
+			if k != nil && len(v) >= headerLen {
+				st.Oldest = time.Unix(0, int64(binary.BigEndian.Uint64(v[5:13]))).UTC()
+			}
+			return nil
+		})
+	})
+	return st
+}
+
+// Close closes the database; the spool is unusable afterwards.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+var errClosed = errors.New("spool closed")
+
+// update runs fn in a write transaction on the two buckets. On failure the
+// in-memory totals are reloaded, since fn may have changed them for a
+// commit that did not happen.
+func (s *Spool) update(fn func(b, m *bolt.Bucket) error) error {
+	count, size := s.count, s.bytes
+	err := guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			return fn(tx.Bucket(samplesBucket), tx.Bucket(metaBucket))
+		})
+	})
+	if err != nil {
+		s.count, s.bytes = count, size
+	}
+	return err
+}
+
+func (s *Spool) saveTotals(m *bolt.Bucket) error {
+	if s.count < 0 || s.bytes < 0 { // never trust a drifted total
+		s.count, s.bytes = 0, 0
+	}
+	if err := m.Put(countKey, be(uint64(s.count))); err != nil {
+		return err
+	}
+	return m.Put(bytesKey, be(uint64(s.bytes)))
+}
+
+func be(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(bytes.Clone(b))
+}
