@@ -1,0 +1,156 @@
+// Package status serves the running agent's state on a Unix socket and
+// reads it back for `proxmox-agent status`: one JSON document per
+// connection, no request to parse. The socket is 0600 in a root-only
+// directory (the unit's RuntimeDirectory), since the document names the
+// server and the host's sources.
+package status
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// DefaultSocket is where the packaged agent listens.
+const DefaultSocket = "/run/proxmox-agent/status.sock"
+
+// Doc is the state `status` shows.
+type Doc struct {
+	Version   string    `json:"version"`
+	PID       int       `json:"pid"`
+	StartedAt time.Time `json:"started_at"`
+	Server    string    `json:"server"` // redacted
+	// Connected and Joined say where the session stands; Since is when it
+	// got there (or when it was lost, when both are false).
+	Connected bool      `json:"connected"`
+	Joined    bool      `json:"joined"`
+	Since     time.Time `json:"since,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	Queue     Queue     `json:"queue"`
+	Cadences  []Cadence `json:"cadences"`
+	Sources   []Source  `json:"sources"`
+}
+
+// Queue is the delivery backlog: the spool, or the memory queue.
+type Queue struct {
+	Spool    string    `json:"spool"` // the spool file, or "" (memory only)
+	Fallback bool      `json:"fallback,omitempty"`
+	Depth    int       `json:"depth"`
+	Bytes    int64     `json:"bytes"`
+	Oldest   time.Time `json:"oldest,omitzero"`
+	Dropped  uint64    `json:"dropped"`
+	Poisoned uint64    `json:"poisoned"`
+	Corrupt  uint64    `json:"corrupt,omitempty"`
+}
+
+// Cadence is one collector's rounds.
+type Cadence struct {
+	Kind         string        `json:"kind"`
+	Interval     time.Duration `json:"interval_ns"`
+	Rounds       uint64        `json:"rounds"`
+	Skipped      uint64        `json:"skipped_ticks"`
+	LastRound    time.Time     `json:"last_round,omitzero"`
+	LastDuration time.Duration `json:"last_duration_ns"`
+}
+
+// Source is one source's last outcomes.
+type Source struct {
+	Cadence     string    `json:"cadence"`
+	Name        string    `json:"name"`
+	LastOK      time.Time `json:"last_ok,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+// Server answers every connection on its socket with the current Doc.
+type Server struct {
+	ln   net.Listener
+	path string
+	wg   sync.WaitGroup
+}
+
+// Serve listens on path (removing a stale socket left by a killed agent,
+// never any other kind of file) and answers with get() until Close.
+func Serve(path string, get func() Doc) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("status socket: %s exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("status socket: remove stale %s: %w", path, err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	s := &Server{ln: ln, path: path}
+	s.wg.Add(1)
+	go s.accept(get)
+	return s, nil
+}
+
+func (s *Server) accept(get func() Doc) {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_ = json.NewEncoder(c).Encode(get())
+		}()
+	}
+}
+
+// Close stops listening and removes the socket.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.wg.Wait()
+	_ = os.Remove(s.path)
+	return err
+}
+
+// ErrNotRunning is wrapped by Fetch when nothing listens on the socket.
+var ErrNotRunning = errors.New("no agent is running")
+
+// Fetch reads the Doc from the agent listening on path.
+func Fetch(path string, timeout time.Duration) (Doc, error) {
+	c, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return Doc{}, fmt.Errorf("%w (cannot connect to %s: %v)", ErrNotRunning, path, unwrapOp(err))
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	var d Doc
+	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&d); err != nil {
+		return Doc{}, fmt.Errorf("read status from %s: %w", path, err)
+	}
+	return d, nil
+}
+
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
