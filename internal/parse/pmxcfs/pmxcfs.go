@@ -80,10 +80,15 @@ type RRD map[string]RRDFields
 // "key:value:value…" line per object; a last line without its newline is
 // ignored (pmxcfs always ends lines, so that is a cut-off read), as are
 // lines with an empty key or fewer than two values. A later line for the
-// same key wins. Input with no line at all is an error: pmxcfs always has
-// at least this node's line.
+// same key wins. Empty input is an empty RRD: pmxcfs drops lines older
+// than about five minutes, so after a cluster-wide outage there may be none
+// (every guest is then "unknown", as pvesh says). Non-empty input without
+// a single status line is an error: that is not what pmxcfs writes.
 func ParseRRD(b []byte) (RRD, error) {
 	out := RRD{}
+	if len(b) == 0 {
+		return out, nil
+	}
 	for {
 		nl := bytes.IndexByte(b, '\n')
 		if nl < 0 {

@@ -94,10 +94,14 @@ func TestParseRRDLines(t *testing.T) {
 }
 
 func TestParseRRDHostileInput(t *testing.T) {
-	for name, in := range map[string]string{"empty": "", "truncated": "pve-vm-9.0/110:86211:gitl", "garbage": "\x00\x01binary\n", "one field": "a:b\n"} {
+	for name, in := range map[string]string{"truncated": "pve-vm-9.0/110:86211:gitl", "garbage": "\x00\x01binary\n", "one field": "a:b\n"} {
 		if _, err := ParseRRD([]byte(in)); err == nil {
 			t.Errorf("%s accepted", name)
 		}
+	}
+	// Empty: nothing heard from in five minutes, not a broken file.
+	if rrd, err := ParseRRD(nil); err != nil || len(rrd) != 0 {
+		t.Errorf("empty: %v %v", rrd, err)
 	}
 }
 
