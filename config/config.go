@@ -153,6 +153,16 @@ func (s Sources) Enabled(name string) bool {
 	return f != nil && *f
 }
 
+// CheckSourceName returns an error listing the valid names when name is
+// not a source (once --source).
+func CheckSourceName(name string) error {
+	var s Sources
+	if s.flag(name) == nil {
+		return fmt.Errorf("unknown source %s; sources are %s", strconv.Quote(name), strings.Join(SourceNames, ", "))
+	}
+	return nil
+}
+
 // Only returns switches with every source off but name (once --source).
 func Only(name string) Sources {
 	var s Sources

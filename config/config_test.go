@@ -415,3 +415,15 @@ func TestSourceSwitches(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSourceName(t *testing.T) {
+	for _, n := range SourceNames {
+		if err := CheckSourceName(n); err != nil {
+			t.Error(err)
+		}
+	}
+	err := CheckSourceName("gusts\x1b")
+	if err == nil || err.Error() != `unknown source "gusts\x1b"; sources are host, zfs_pools, arc, agent, guests, zfs_datasets, storage, disks, node, cluster` {
+		t.Errorf("%v", err)
+	}
+}
