@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -407,4 +408,51 @@ func offOne(sw config.Sources, name string) config.Sources {
 		panic(err)
 	}
 	return cfg.Sources
+}
+
+// cpuTime is this process's and its reaped children's CPU time so far.
+func cpuTime() time.Duration {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+// BenchmarkGuestsRound is one guests round on each path: the file path
+// reads the PVE 9 tree through SlowFS; the pvesh path forks the shell fake
+// testdata/fakebin/pvesh through the real runner (a fork, exec and cat,
+// not Perl: a real pvesh costs about a second of CPU, see SOURCES.md).
+// cpu-ms/op counts the agent and its children.
+func BenchmarkGuestsRound(b *testing.B) {
+	bin, err := filepath.Abs("../../testdata/fakebin/pvesh")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, etcDir string }{{"pmxcfs", pve9Tree}, {"pvesh", noPmxcfs}} {
+		b.Run(c.name, func(b *testing.B) {
+			run := &runner.Runner{}
+			g := &Guests{Run: run, Pvesh: bin, Node: "pve1", Timeout: 10 * time.Second,
+				EtcDir: c.etcDir, Files: &SlowFS{}, ReadTimeout: 5 * time.Second}
+			var used string
+			g.Used = func(p string) { used = p }
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				gs, err := g.Collect(context.Background())
+				if err != nil || gs == nil {
+					b.Fatal(err)
+				}
+				// The runner releases a command line just after Run returns;
+				// back to back, the next call would see it "still stuck".
+				for run.Outstanding() > 0 {
+					runtime.Gosched()
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+			if used != c.name {
+				b.Fatalf("ran the %s path", used)
+			}
+		})
+	}
 }
