@@ -86,16 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if f.source != "" {
-		// A usage error, checked before the config is read: the names are fixed.
-		if cmd != "once" {
-			fmt.Fprintln(stderr, "--source works only with once")
-			return 2
-		}
-		if err := config.CheckSourceName(f.source); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 2
-		}
+	if msg := sourceFlagError(cmd, f.source); msg != "" {
+		fmt.Fprintln(stderr, msg)
+		return 2
 	}
 	switch cmd {
 	case "version":
@@ -112,6 +105,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+}
+
+// sourceFlagError says what is wrong with --source, or "". A usage error,
+// checked before the config is read: the names are fixed.
+func sourceFlagError(cmd, source string) string {
+	switch {
+	case source == "":
+		return ""
+	case cmd != "once":
+		return "--source works only with once"
+	}
+	if err := config.CheckSourceName(source); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // wantsHelp reports -h, -help or --help among the flags (before a "--").
