@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pmxcfs"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 )
 
 // Cluster is the cluster source: this node's view of cluster membership
@@ -37,7 +39,10 @@ func (c *Cluster) Collect(ctx context.Context) (any, error) {
 	path := filepath.Join(c.EtcDir, ".members")
 	b, err := c.Files.Read(ctx, c.Timeout, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s not present (not a Proxmox VE host, or pmxcfs not running)", path)
+		// Classed like a missing binary (runner.NotFound), so the collector
+		// logs it once at info as "not present on this host", not as a failure.
+		absent := &runner.Error{Result: runner.Result{Line: path, Outcome: dump.NotFound}}
+		return nil, fmt.Errorf("%w (not a Proxmox VE host, or pmxcfs not running)", absent)
 	} else if err != nil {
 		return nil, err
 	}

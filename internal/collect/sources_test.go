@@ -276,7 +276,10 @@ func TestPlainHost(t *testing.T) {
 		"zfs_pools": "/nonexistent/zpool not found", "guests": "/nonexistent/pvesh not found",
 		"zfs_datasets": "/nonexistent/zfs not found", "storage": "/nonexistent/pvesh not found",
 		"disks": "/nonexistent/smartctl not found", "arc": "arcstats not present (ZFS module not loaded)",
-		"cluster": "/nonexistent/pve/.members not present (not a Proxmox VE host, or pmxcfs not running)",
+		"cluster": "/nonexistent/pve/.members not found (not a Proxmox VE host, or pmxcfs not running)",
+	}
+	if !clusterAbsent(cfg) {
+		t.Error("an absent .members is not classed as not present")
 	}
 	for k, v := range want {
 		if errs[k] != v {
@@ -379,4 +382,11 @@ func TestNonFiniteLoadIsNullNotALostSample(t *testing.T) {
 	if h := string(p.Data["host"]); !strings.Contains(h, `"load1":null,"load5":null,"load15":0.5`) {
 		t.Fatalf("host: %s", h)
 	}
+}
+
+// clusterAbsent is the cluster source's error on cfg's host, checked with
+// runner.NotFound as the collector does to choose info over warn.
+func clusterAbsent(cfg *config.Config) bool {
+	_, err := (&Cluster{EtcDir: cfg.PVE.EtcDir, Files: &SlowFS{}, Timeout: time.Second}).Collect(context.Background())
+	return runner.NotFound(err)
 }
