@@ -44,6 +44,8 @@ type Config struct {
 	Timeouts  Timeouts  `toml:"timeouts"`
 	Commands  Commands  `toml:"commands"`
 	Proc      Proc      `toml:"proc"`
+	PVE       PVE       `toml:"pve"`
+	Sources   Sources   `toml:"sources"`
 	Reporter  Reporter  `toml:"reporter"`
 	TLS       TLS       `toml:"tls"`
 	Log       Log       `toml:"log"`
@@ -73,6 +75,9 @@ type Timeouts struct {
 	ZfsSeconds      int `toml:"zfs_seconds"`
 	PveshSeconds    int `toml:"pvesh_seconds"`
 	SmartctlSeconds int `toml:"smartctl_seconds"`
+	// PmxcfsSeconds bounds the reads of one source from /etc/pve: they are
+	// FUSE reads that block for as long as pmxcfs is stuck.
+	PmxcfsSeconds int `toml:"pmxcfs_seconds"`
 }
 
 // Commands names the binaries the agent runs; a bare name is looked up in PATH.
@@ -87,6 +92,104 @@ type Commands struct {
 // Proc locates the proc filesystem, so tests can point it at testdata/.
 type Proc struct {
 	Root string `toml:"root"`
+}
+
+// PVE locates the Proxmox VE cluster filesystem, so tests can point it at
+// testdata/.
+type PVE struct {
+	// EtcDir is where pmxcfs is mounted. The guests and cluster sources read
+	// it directly; guests fall back to pvesh when it cannot be read.
+	EtcDir string `toml:"etc_dir"`
+}
+
+// Sources turns each source on or off (all on by default). A source that
+// is off is absent from the payload and runs no command.
+type Sources struct {
+	Host        bool `toml:"host"`
+	ZFSPools    bool `toml:"zfs_pools"`
+	ARC         bool `toml:"arc"`
+	Agent       bool `toml:"agent"`
+	Guests      bool `toml:"guests"`
+	ZFSDatasets bool `toml:"zfs_datasets"`
+	Storage     bool `toml:"storage"`
+	Disks       bool `toml:"disks"`
+	Node        bool `toml:"node"`
+	Cluster     bool `toml:"cluster"`
+}
+
+// SourceNames lists every source in cadence order (fast, medium, slow):
+// the keys of [sources] and the payload keys.
+var SourceNames = []string{"host", "zfs_pools", "arc", "agent", "guests", "zfs_datasets", "storage", "disks", "node", "cluster"}
+
+func (s *Sources) flag(name string) *bool {
+	switch name {
+	case "host":
+		return &s.Host
+	case "zfs_pools":
+		return &s.ZFSPools
+	case "arc":
+		return &s.ARC
+	case "agent":
+		return &s.Agent
+	case "guests":
+		return &s.Guests
+	case "zfs_datasets":
+		return &s.ZFSDatasets
+	case "storage":
+		return &s.Storage
+	case "disks":
+		return &s.Disks
+	case "node":
+		return &s.Node
+	case "cluster":
+		return &s.Cluster
+	}
+	return nil
+}
+
+// Enabled reports whether the source called name is on; an unknown name is off.
+func (s Sources) Enabled(name string) bool {
+	f := s.flag(name)
+	return f != nil && *f
+}
+
+// CheckSourceName returns an error listing the valid names when name is
+// not a source (once --source).
+func CheckSourceName(name string) error {
+	var s Sources
+	if s.flag(name) == nil {
+		return fmt.Errorf("unknown source %s; sources are %s", strconv.Quote(name), strings.Join(SourceNames, ", "))
+	}
+	return nil
+}
+
+// Only returns switches with every source off but name (once --source).
+func Only(name string) Sources {
+	var s Sources
+	if f := s.flag(name); f != nil {
+		*f = true
+	}
+	return s
+}
+
+// AllSources returns switches with every source on (the default).
+func AllSources() Sources {
+	var s Sources
+	for _, n := range SourceNames {
+		*s.flag(n) = true
+	}
+	return s
+}
+
+// Off lists the sources that are off, in cadence order.
+func (s Sources) Off() []string {
+	var off []string
+	for _, n := range SourceNames {
+		if !s.Enabled(n) {
+			off = append(off, n)
+		}
+	}
+	return off
 }
 
 // Reporter tunes the Phoenix channel session and the offline queue.
@@ -117,12 +220,15 @@ func Defaults() Config {
 		Timeouts: Timeouts{
 			ZpoolSeconds: 10, ZfsSeconds: 10,
 			PveshSeconds: 30, SmartctlSeconds: 20,
+			PmxcfsSeconds: 5,
 		},
 		Commands: Commands{
 			Zpool: "zpool", Zfs: "zfs", Pvesh: "pvesh", Smartctl: "smartctl",
 			MaxOutputBytes: 16 << 20,
 		},
-		Proc: Proc{Root: "/proc"},
+		Proc:    Proc{Root: "/proc"},
+		PVE:     PVE{EtcDir: "/etc/pve"},
+		Sources: AllSources(),
 		Reporter: Reporter{
 			HeartbeatSeconds: 30, ReplyTimeoutSeconds: 10,
 			QueueMaxSamples: 2000, QueueMaxBytes: 64 << 20,
@@ -208,7 +314,11 @@ func Parse(data []byte, hostname func() (string, error)) (*Config, error) {
 	lines := keyLines(data)
 	var errs []error
 	for _, k := range md.Undecoded() {
-		errs = append(errs, fmt.Errorf("%sunknown key %q", lines.prefix(k), printable(k.String())))
+		hint := ""
+		if len(k) == 2 && k[0] == "sources" {
+			hint = " (sources are " + strings.Join(SourceNames, ", ") + ")"
+		}
+		errs = append(errs, fmt.Errorf("%sunknown key %q%s", lines.prefix(k), printable(k.String()), hint))
 	}
 	if err := cfg.applyDefaults(hostname); err != nil {
 		errs = append(errs, err)
@@ -270,7 +380,7 @@ func (c *Config) validate(lines keyIndex) []error {
 	for _, p := range []struct{ key, v string }{
 		{"commands.zpool", c.Commands.Zpool}, {"commands.zfs", c.Commands.Zfs},
 		{"commands.pvesh", c.Commands.Pvesh}, {"commands.smartctl", c.Commands.Smartctl},
-		{"proc.root", c.Proc.Root},
+		{"proc.root", c.Proc.Root}, {"pve.etc_dir", c.PVE.EtcDir},
 	} {
 		if strings.TrimSpace(p.v) == "" {
 			bad(p.key, "must not be empty")
@@ -362,6 +472,7 @@ func (c *Config) bounds() []bound {
 		{"timeouts.zfs_seconds", c.Timeouts.ZfsSeconds, maxTimeoutSeconds, "an hour"},
 		{"timeouts.pvesh_seconds", c.Timeouts.PveshSeconds, maxTimeoutSeconds, "an hour"},
 		{"timeouts.smartctl_seconds", c.Timeouts.SmartctlSeconds, maxTimeoutSeconds, "an hour"},
+		{"timeouts.pmxcfs_seconds", c.Timeouts.PmxcfsSeconds, maxTimeoutSeconds, "an hour"},
 		{"commands.max_output_bytes", c.Commands.MaxOutputBytes, maxOutputBytes, "1 GiB"},
 		{"reporter.heartbeat_seconds", c.Reporter.HeartbeatSeconds, maxTimeoutSeconds, "an hour"},
 		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds, maxTimeoutSeconds, "an hour"},

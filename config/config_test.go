@@ -368,3 +368,62 @@ func BenchmarkManyUnknownKeys(b *testing.B) {
 		}
 	}
 }
+
+const minimal = "server_url = \"ws://a/s\"\ntoken = \"t\"\n"
+
+// [sources]: all on by default, each switchable, mistakes named with key and line.
+func TestSourceSwitches(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), fixedHost("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range SourceNames {
+		if !cfg.Sources.Enabled(n) {
+			t.Errorf("%s off by default", n)
+		}
+	}
+	if cfg.PVE.EtcDir != "/etc/pve" || cfg.Timeouts.PmxcfsSeconds != 5 {
+		t.Errorf("pve defaults: %+v %d", cfg.PVE, cfg.Timeouts.PmxcfsSeconds)
+	}
+	cfg, err = Parse([]byte(minimal+"[sources]\ndisks = false\nzfs_datasets = false\nhost = true\n"), fixedHost("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off := strings.Join(cfg.Sources.Off(), ","); off != "zfs_datasets,disks" {
+		t.Errorf("off = %s", off)
+	}
+	if cfg.Sources.Enabled("nosuch") {
+		t.Error("unknown source enabled")
+	}
+	if only := Only("guests"); strings.Join(only.Off(), ",") != "host,zfs_pools,arc,agent,zfs_datasets,storage,disks,node,cluster" {
+		t.Errorf("Only: %v", only.Off())
+	}
+	for body, want := range map[string]string{
+		minimal + "[sources]\ngusts = false\n":              `line 4: unknown key "sources.gusts" (sources are host, zfs_pools`,
+		minimal + "[sources]\nhost = \"no\"\n":              `line 4 (last key "sources.host")`,
+		minimal + "[pve]\netc_dir = \"\"\n":                 `line 4: pve.etc_dir: must not be empty`,
+		minimal + "[timeouts]\npmxcfs_seconds = 99999\n":    `line 4: timeouts.pmxcfs_seconds: must be a positive integer of at most 3600`,
+		minimal + "[timeouts]\npmxcfs_seconds = -1\n":       `line 4: timeouts.pmxcfs_seconds`,
+		"server_url = \"ws://a/s\"\ntoken = \"tok\"\n[x]\n": `unknown key "x"`,
+	} {
+		_, err := Parse([]byte(body), fixedHost("h"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "tok\"") {
+			t.Errorf("token in error: %v", err)
+		}
+	}
+}
+
+func TestCheckSourceName(t *testing.T) {
+	for _, n := range SourceNames {
+		if err := CheckSourceName(n); err != nil {
+			t.Error(err)
+		}
+	}
+	err := CheckSourceName("gusts\x1b")
+	if err == nil || err.Error() != `unknown source "gusts\x1b"; sources are host, zfs_pools, arc, agent, guests, zfs_datasets, storage, disks, node, cluster` {
+		t.Errorf("%v", err)
+	}
+}

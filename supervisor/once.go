@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/proxmox-agent/proxmox-agent/actors/writer"
+	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
@@ -20,8 +21,20 @@ import (
 // encoded samples are written to it as the daemon would, and flushed before
 // Once returns. It returns each cadence's encoded payload; a cadence whose
 // sample cannot be encoded is missing from the map and named in the error.
+//
+// With o.Source set only that source runs, and the map holds only its
+// cadence, whose payload carries only that source.
 func Once(o Options) (map[string]json.RawMessage, error) {
 	cfg, log := o.Config, o.Log
+	kinds := messages.Kinds
+	if o.Source != "" {
+		if err := config.CheckSourceName(o.Source); err != nil {
+			return nil, err
+		}
+		only := *cfg
+		only.Sources = config.Only(o.Source)
+		cfg, kinds = &only, []string{collect.Kinds[o.Source]}
+	}
 	dumpDir := cfg.Debug.DumpDir
 	if o.DumpDir != "" {
 		dumpDir = o.DumpDir
@@ -46,7 +59,7 @@ func Once(o Options) (map[string]json.RawMessage, error) {
 	}
 	out := map[string]json.RawMessage{}
 	var errs []error
-	for _, kind := range messages.Kinds {
+	for _, kind := range kinds {
 		s := collect.CollectOnce(kind, sourcesFor(kind, env), log)
 		body, err := payload.Encode(s)
 		if err != nil {

@@ -51,7 +51,10 @@ type Options struct {
 	// ones. Tests pass their own.
 	Sources SourcesFunc
 	// DumpDir overrides Config.Debug.DumpDir when non-empty (--dump-dir).
-	DumpDir     string
+	DumpDir string
+	// Source, for Once, runs that one source and nothing else, even when
+	// [sources] turns it off (once --source: the operator asked for it).
+	Source      string
 	MaxRestarts int
 	Window      time.Duration
 	// Intervals override the config's cadences by kind (tests, benchmarks).

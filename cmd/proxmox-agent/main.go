@@ -3,6 +3,7 @@
 //
 //	proxmox-agent [run]          start the supervised daemon (default)
 //	proxmox-agent once           collect every cadence once, print JSON, exit
+//	proxmox-agent once --source NAME   run one source, print its cadence's JSON
 //	proxmox-agent check-config   validate the config, exit 0 or 1
 //	proxmox-agent version        print the version
 //	proxmox-agent help           print usage (also -h, --help)
@@ -42,12 +43,14 @@ type flags struct {
 	dumpDir   string
 	logFormat string
 	logLevel  string
+	source    string
 }
 
 const usage = `usage: proxmox-agent [run|once|check-config|version|help] [flags]
 
   run           start the agent (default)
   once          collect every cadence once, print the payloads as JSON, exit
+                (--source NAME: run only that source)
   check-config  validate the config file; exit 0 if good, 1 with the reasons
   version       print the version
   help          print this help
@@ -68,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.dumpDir, "dump-dir", "", "write the diagnostic dump here (overrides [debug] dump_dir)")
 	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (overrides [log] format)")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides [log] level)")
+	fs.StringVar(&f.source, "source", "", "once only: run this one source (one of "+strings.Join(config.SourceNames, ", ")+")")
 	if cmd == "help" || wantsHelp(args) {
 		// Asked-for help is the output, not an error: stdout, exit 0.
 		fs.SetOutput(stdout)
@@ -80,6 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
+		return 2
+	}
+	if msg := sourceFlagError(cmd, f.source); msg != "" {
+		fmt.Fprintln(stderr, msg)
 		return 2
 	}
 	switch cmd {
@@ -97,6 +105,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+}
+
+// sourceFlagError says what is wrong with --source, or "". A usage error,
+// checked before the config is read: the names are fixed.
+func sourceFlagError(cmd, source string) string {
+	switch {
+	case source == "":
+		return ""
+	case cmd != "once":
+		return "--source works only with once"
+	}
+	if err := config.CheckSourceName(source); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // wantsHelp reports -h, -help or --help among the flags (before a "--").
@@ -168,7 +191,21 @@ func checkConfig(f flags, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "config ok: %s (host_id=%s topic=%s server=%s)\n", path, cfg.HostID, cfg.Topic, cfg.RedactedURL())
+	fmt.Fprintf(stdout, "sources: %s\n", switches(cfg.Sources))
 	return 0
+}
+
+// switches renders [sources] as "host=on … cluster=off" in cadence order.
+func switches(s config.Sources) string {
+	parts := make([]string, len(config.SourceNames))
+	for i, n := range config.SourceNames {
+		state := "on"
+		if !s.Enabled(n) {
+			state = "off"
+		}
+		parts[i] = n + "=" + state
+	}
+	return strings.Join(parts, " ")
 }
 
 func daemon(f flags, stderr io.Writer) int {
@@ -282,8 +319,16 @@ func once(f flags, stdout, stderr io.Writer) int {
 		log.Error("cannot load config", "err", err)
 		return 1
 	}
+	// stdout is the JSON; the switches go to the log, so a source missing
+	// from the output is explained.
+	switch off := cfg.Sources.Off(); {
+	case f.source != "" && !cfg.Sources.Enabled(f.source):
+		log.Warn("source is off in [sources]; running it because --source asked for it", "source", f.source)
+	case f.source == "" && len(off) > 0:
+		log.Info("sources switched off in [sources]", "off", strings.Join(off, ","))
+	}
 	out, cerr := supervisor.Once(supervisor.Options{
-		Config: cfg, Log: log,
+		Config: cfg, Log: log, Source: f.source,
 		SystemOptions: []actor.ConfigOption{logging.ActorSystemOption(log)},
 	})
 	if cerr != nil {

@@ -21,6 +21,8 @@ type AgentData struct {
 	SkippedTicks  map[string]uint64 `json:"skipped_ticks"`
 	SourcePanics  uint64            `json:"source_panics"`
 	StuckCommands int               `json:"stuck_commands"`
+	StuckReads    int               `json:"stuck_reads"`             // /etc/pve reads still blocked
+	GuestsSource  string            `json:"guests_source,omitempty"` // pmxcfs or pvesh: the last guests sample's path
 	Connected     bool              `json:"connected"`
 	Joined        bool              `json:"joined"`
 	QueueDepth    int               `json:"queue_depth"`
@@ -44,6 +46,10 @@ func (a *Agent) Collect(context.Context) (any, error) {
 	}
 	if env.Runner != nil {
 		d.StuckCommands = env.Runner.Stuck()
+	}
+	d.StuckReads = env.Files().Stuck()
+	if p := env.Stats.GuestsSource.Load(); p != nil {
+		d.GuestsSource = *p
 	}
 	if env.ReporterStatus != nil {
 		st, err := env.ReporterStatus(2 * time.Second)

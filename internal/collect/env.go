@@ -2,6 +2,7 @@ package collect
 
 import (
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,25 @@ type Env struct {
 	// ReporterStatus asks the reporter for its status (from a goroutine,
 	// never from inside an actor's handler). Nil when nothing reports.
 	ReporterStatus func(timeout time.Duration) (*messages.Status, error)
+
+	filesOnce sync.Once
+	files     *SlowFS
+}
+
+// Files is the process's one reader of /etc/pve, shared by every cadence
+// so that a stuck path is never read twice at once and the self-report
+// counts every stuck read. A nil Env (tests) gets a fresh reader.
+func (e *Env) Files() *SlowFS {
+	if e == nil {
+		return &SlowFS{}
+	}
+	e.filesOnce.Do(func() {
+		e.files = &SlowFS{Dump: e.Dump}
+		if e.Config != nil {
+			e.files.MaxBytes = e.Config.Commands.MaxOutputBytes
+		}
+	})
+	return e.files
 }
 
 // Stats are counters that outlive actor restarts, for the agent's
@@ -30,6 +50,9 @@ type Stats struct {
 	Started    time.Time
 	Restarts   atomic.Uint64
 	Collectors map[string]*Counters
+	// GuestsSource is the path ("pmxcfs" or "pvesh") that produced the
+	// last guests sample; empty before the first.
+	GuestsSource atomic.Pointer[string]
 }
 
 // NewStats returns zeroed stats with a counter set for every cadence.

@@ -2,25 +2,158 @@ package collect
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/pmxcfs"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 )
 
-// Guests is the guests source: this node's VMs and containers.
+// Guest sources, as the self-report names the path of the last sample.
+const (
+	GuestsFromPmxcfs = "pmxcfs"
+	GuestsFromPvesh  = "pvesh"
+)
+
+// Guests is the guests source: this node's VMs and containers. It reads
+// them from the cluster filesystem (a few small file reads) and falls back
+// to pvesh (a Perl process, about a second of CPU) when the files cannot be
+// read. The files are tried again every round: when pmxcfs is absent that
+// costs one failed open, and when it is stuck the single-flight read
+// answers "previous read still stuck" at once, so retrying is always cheap
+// and the source returns to the files as soon as they work.
 type Guests struct {
 	Run     Runner
 	Pvesh   string
 	Node    string
-	Timeout time.Duration
+	Timeout time.Duration // pvesh's
+
+	// EtcDir is where pmxcfs is mounted; "" or a nil Files means pvesh only.
+	EtcDir      string
+	Files       *SlowFS
+	ReadTimeout time.Duration // for all of one round's file reads together
+	Log         *slog.Logger
+	// Used, when set, is told which path produced each sample.
+	Used func(path string)
+
+	mu      sync.Mutex
+	filesOK *bool // nil until the files were first tried
 }
 
-// Collect runs pvesh get /cluster/resources (the local node answers it from
-// the cluster filesystem; no other node is contacted).
+// errNotPresent marks a host without pmxcfs (no .vmlist): not a failure.
+var errNotPresent = errors.New("cluster filesystem not present")
+
+// Collect returns the guests from the files, else from pvesh.
 func (g *Guests) Collect(ctx context.Context) (any, error) {
+	var fileErr error
+	if g.Files != nil && g.EtcDir != "" {
+		gs, err := g.fromFiles(ctx)
+		g.note(err)
+		if err == nil {
+			g.used(GuestsFromPmxcfs)
+			return gs, nil
+		}
+		fileErr = err
+	}
+	gs, err := g.fromPvesh(ctx)
+	if err != nil {
+		if fileErr != nil && !errors.Is(fileErr, errNotPresent) {
+			// Both paths failed: the file error is the likelier cause.
+			return nil, fmt.Errorf("%w; pvesh fallback: %w", fileErr, err)
+		}
+		return nil, err
+	}
+	g.used(GuestsFromPvesh)
+	return gs, nil
+}
+
+// fromPvesh runs pvesh get /cluster/resources (the local node answers it
+// from the cluster filesystem; no other node is contacted).
+func (g *Guests) fromPvesh(ctx context.Context) ([]pve.Guest, error) {
 	out, err := output(g.Run.Run(ctx, g.Timeout, g.Pvesh, "get", "/cluster/resources", "--output-format", "json"))
 	if err != nil {
 		return nil, err
 	}
 	return pve.ParseGuests(out, g.Node)
+}
+
+// fromFiles reads .vmlist, .rrd and the local guests' configs: the files
+// /cluster/resources is built from.
+func (g *Guests) fromFiles(ctx context.Context) ([]pve.Guest, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.ReadTimeout)
+	defer cancel()
+	read := func(name string) ([]byte, string, error) {
+		path := filepath.Join(g.EtcDir, name)
+		b, err := g.Files.Read(ctx, g.ReadTimeout, path)
+		return b, path, err
+	}
+	b, path, err := read(".vmlist")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w: %w", path, errNotPresent, err)
+	} else if err != nil {
+		return nil, err
+	}
+	vms, err := pmxcfs.ParseVMList(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if b, path, err = read(".rrd"); err != nil {
+		return nil, err
+	}
+	rrd, err := pmxcfs.ParseRRD(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	confs := map[uint64]pmxcfs.GuestConfig{}
+	for _, v := range vms {
+		name, ok := v.ConfigPath()
+		if v.Node != g.Node || !ok {
+			continue
+		}
+		b, _, err := read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since .vmlist was read: pmxcfs skips it too
+		} else if err != nil {
+			return nil, err
+		}
+		confs[v.VMID] = pmxcfs.ParseGuestConfig(b)
+	}
+	return pmxcfs.Guests(vms, rrd, confs, g.Node), nil
+}
+
+// note logs a change of the files' state, once per change.
+func (g *Guests) note(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ok := err == nil
+	if g.filesOK != nil && *g.filesOK == ok {
+		return
+	}
+	before := g.filesOK
+	g.filesOK = &ok
+	log := g.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case ok && before != nil:
+		log.Info("guests: the cluster filesystem is readable again; pvesh no longer used", "etc_dir", g.EtcDir)
+	case ok:
+		log.Info("guests: reading the cluster filesystem directly, not pvesh", "etc_dir", g.EtcDir)
+	case errors.Is(err, errNotPresent):
+		log.Info("guests: no cluster filesystem; using pvesh get /cluster/resources, trying the files again every round", "err", err)
+	default:
+		log.Warn("guests: cannot read the cluster filesystem; using pvesh get /cluster/resources, trying the files again every round", "err", err)
+	}
+}
+
+func (g *Guests) used(path string) {
+	if g.Used != nil {
+		g.Used(path)
+	}
 }

@@ -28,6 +28,8 @@ type fakeRun struct {
 	zfs22 bool
 	calls []string
 	hang  map[string]bool
+	// resources replaces pvesh-cluster-resources.json (a path relative to data).
+	resources string
 }
 
 const data = "../../testdata/fakebin/data/"
@@ -38,6 +40,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 	f.calls = append(f.calls, line)
 	hang := f.hang[filepath.Base(name)]
 	f.mu.Unlock()
+	resources := f.resources
 	res := runner.Result{Line: line}
 	if hang {
 		<-ctx.Done()
@@ -59,6 +62,9 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 		"smartctl -j -a -n standby -d sat /dev/sda": "smartctl-a-sata-ssd.json",
 		"smartctl -j -a -n standby -d sat /dev/sdc": "smartctl-a-hdd-standby.json",
 	}[line]
+	if resources != "" && strings.Contains(line, "/cluster/resources") {
+		file = resources
+	}
 	if f.zfs22 && strings.Contains(line, " -j") && !strings.HasPrefix(line, "smartctl") {
 		res.Outcome, res.ExitCode = dump.NonZero, 2
 		res.Stderr, _ = os.ReadFile(data + "zpool-status-j-on-zfs-2.2.stderr.txt")
@@ -80,6 +86,17 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 	return res
 }
 
+// Fixture trees of /etc/pve (see testdata/pmxcfs/README.md), and a path
+// that does not exist: a host without pmxcfs.
+const (
+	pve9Tree  = "../../testdata/pmxcfs/pve9"
+	pve8Tree  = "../../testdata/pmxcfs/pve8"
+	noPmxcfs  = "../../testdata/pmxcfs/not-mounted"
+	pve9Guest = "../../pmxcfs/pve9/cluster-resources.guests.json" // relative to data
+	pve8Guest = "../../pmxcfs/pve8/cluster-resources.guests.json"
+)
+
+// testConfig is a Proxmox host whose /etc/pve is the PVE 9 fixture tree.
 func testConfig(t *testing.T) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte("server_url = \"ws://127.0.0.1:1/s\"\ntoken = \"t\"\nnode = \"pve1\"\nhost_id = \"pve1\"\n"),
@@ -87,20 +104,32 @@ func testConfig(t *testing.T) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.PVE.EtcDir = pve9Tree
 	return cfg
 }
 
 var fixedAt = time.Date(2026, 4, 22, 15, 32, 17, 104_000_000, time.UTC)
 
 // collect runs one round of kind's sources (the agent self-report aside: it
-// holds uptimes) and returns the pushed payload.
+// holds uptimes) and returns the pushed payload. Medium runs without
+// pmxcfs, so medium.json stays the payload of the pvesh fixture; the file
+// path has goldens of its own (TestGuestsBothPathsGolden).
 func collect(t *testing.T, kind string, run Runner) []byte {
+	t.Helper()
+	cfg := testConfig(t)
+	if kind == "medium" {
+		cfg.PVE.EtcDir = noPmxcfs
+	}
+	return collectWith(t, kind, cfg, run)
+}
+
+func collectWith(t *testing.T, kind string, cfg *config.Config, run Runner) []byte {
 	t.Helper()
 	old := time.Local
 	time.Local = time.FixedZone("CEST", 2*3600) // the text fixtures' zone
 	defer func() { time.Local = old }()
 	var srcs []Source
-	for _, s := range Build(kind, testConfig(t), run, FS{Root: "../../testdata/proc"}, nil) {
+	for _, s := range Build(kind, cfg, run, FS{Root: "../../testdata/proc"}, nil) {
 		if s.Name != "agent" {
 			srcs = append(srcs, s)
 		}
@@ -230,6 +259,7 @@ func TestPlainHost(t *testing.T) {
 	r := &runner.Runner{}
 	cfg := testConfig(t)
 	cfg.Commands.Zpool, cfg.Commands.Zfs, cfg.Commands.Pvesh, cfg.Commands.Smartctl = "/nonexistent/zpool", "/nonexistent/zfs", "/nonexistent/pvesh", "/nonexistent/smartctl"
+	cfg.PVE.EtcDir = "/nonexistent/pve"
 	errs := map[string]string{}
 	for _, kind := range []string{"fast", "medium", "slow"} {
 		s := CollectOnce(kind, Build(kind, cfg, r, FS{Root: t.TempDir()}, nil), slog.New(slog.DiscardHandler))
@@ -246,6 +276,10 @@ func TestPlainHost(t *testing.T) {
 		"zfs_pools": "/nonexistent/zpool not found", "guests": "/nonexistent/pvesh not found",
 		"zfs_datasets": "/nonexistent/zfs not found", "storage": "/nonexistent/pvesh not found",
 		"disks": "/nonexistent/smartctl not found", "arc": "arcstats not present (ZFS module not loaded)",
+		"cluster": "/nonexistent/pve/.members not found (not a Proxmox VE host, or pmxcfs not running)",
+	}
+	if !clusterAbsent(cfg) {
+		t.Error("an absent .members is not classed as not present")
 	}
 	for k, v := range want {
 		if errs[k] != v {
@@ -348,4 +382,11 @@ func TestNonFiniteLoadIsNullNotALostSample(t *testing.T) {
 	if h := string(p.Data["host"]); !strings.Contains(h, `"load1":null,"load5":null,"load15":0.5`) {
 		t.Fatalf("host: %s", h)
 	}
+}
+
+// clusterAbsent is the cluster source's error on cfg's host, checked with
+// runner.NotFound as the collector does to choose info over warn.
+func clusterAbsent(cfg *config.Config) bool {
+	_, err := (&Cluster{EtcDir: cfg.PVE.EtcDir, Files: &SlowFS{}, Timeout: time.Second}).Collect(context.Background())
+	return runner.NotFound(err)
 }

@@ -71,7 +71,7 @@ func ParseGuests(b []byte, node string) ([]Guest, error) {
 		}
 		g := Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
-			Template: r.Template.V, Usage: r.Usage, Tags: splitTags(string(r.Tags)),
+			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
 			Lock: string(r.Lock),
 		}
 		out = append(out, g)
@@ -80,8 +80,9 @@ func ParseGuests(b []byte, node string) ([]Guest, error) {
 	return out, nil
 }
 
-// splitTags turns "prod;web" (Proxmox also accepts , and space) into a list.
-func splitTags(s string) []string {
+// SplitTags turns a tags property, "prod;web" (Proxmox also accepts , and
+// space), into a list; the pvesh and the pmxcfs paths must split alike.
+func SplitTags(s string) []string {
 	tags := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
 	if tags == nil {
 		return []string{}

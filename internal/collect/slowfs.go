@@ -1,0 +1,183 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+)
+
+// SlowFS reads files whose read(2) can block for as long as a userspace
+// filesystem is stuck: /etc/pve is FUSE, served by pmxcfs. It is the file
+// counterpart of the command runner: each read runs off the caller's
+// goroutine under a timeout, a read that overruns is abandoned (a goroutine
+// blocked in the kernel cannot be cancelled) and, while it is still
+// blocked, the same path is not read again. Every read is recorded in the
+// dump as "$ cat <path>". Safe for concurrent use; the zero value works.
+type SlowFS struct {
+	// Dump receives one entry per read (nil: dump off).
+	Dump *dump.Handle
+	// MaxBytes caps a file's size; a bigger one is an error (0: 16 MiB).
+	MaxBytes int
+
+	mu          sync.Mutex
+	outstanding map[string]*readClaim
+}
+
+// readClaim is one read that has not returned yet.
+type readClaim struct {
+	since     time.Time
+	abandoned bool
+}
+
+// ReadError is a read that did not produce the file. Outcome is NotFound,
+// TimedOut, Stuck or Failed, as for commands.
+type ReadError struct {
+	Path    string
+	Outcome dump.Outcome
+	// Reason says what happened for TimedOut and Stuck.
+	Reason string
+	// Err is the underlying error for NotFound and Failed.
+	Err error
+}
+
+func (e *ReadError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error() // an *fs.PathError already names the file
+	}
+	return "read " + e.Path + ": " + e.Reason
+}
+
+// Unwrap gives errors.Is(err, fs.ErrNotExist) for a missing file.
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// Read returns the file at path, waiting at most timeout (or until ctx
+// ends) for it.
+func (s *SlowFS) Read(ctx context.Context, timeout time.Duration, path string) ([]byte, error) {
+	start := time.Now()
+	b, err := s.read(ctx, timeout, path)
+	if s.Dump.Enabled() {
+		rec := dump.CommandRecord{At: time.Now(), Command: "cat", Args: []string{path}, Duration: time.Since(start), Stdout: b}
+		var re *ReadError
+		if errors.As(err, &re) {
+			rec.Outcome, rec.Err = re.Outcome, err.Error()
+		}
+		s.Dump.Command(rec)
+	}
+	return b, err
+}
+
+type readResult struct {
+	b   []byte
+	err error
+}
+
+func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string) ([]byte, error) {
+	c, since, busy := s.claim(path)
+	if busy {
+		return nil, &ReadError{Path: path, Outcome: dump.Stuck,
+			Reason: fmt.Sprintf("previous read still stuck (started %s ago); not starting another", time.Since(since).Round(time.Second))}
+	}
+	done := make(chan readResult, 1)
+	go func() {
+		b, err := s.readFile(path)
+		s.release(path, c)
+		done <- readResult{b, err}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			return r.b, nil
+		}
+		out := dump.Failed
+		if errors.Is(r.err, fs.ErrNotExist) {
+			out = dump.NotFound
+		}
+		return nil, &ReadError{Path: path, Outcome: out, Err: r.err}
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	s.abandon(path, c)
+	return nil, &ReadError{Path: path, Outcome: dump.TimedOut, Reason: fmt.Sprintf("timed out after %s", timeout)}
+}
+
+// readFile reads at most MaxBytes+1 bytes, so a runaway file cannot eat
+// the agent's memory.
+func (s *SlowFS) readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	limit := s.MaxBytes
+	if limit <= 0 {
+		limit = 16 << 20
+	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+func (s *SlowFS) claim(path string) (*readClaim, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.outstanding[path]; ok {
+		return nil, c.since, true
+	}
+	if s.outstanding == nil {
+		s.outstanding = map[string]*readClaim{}
+	}
+	c := &readClaim{since: time.Now()}
+	s.outstanding[path] = c
+	return c, time.Time{}, false
+}
+
+func (s *SlowFS) release(path string, c *readClaim) {
+	s.mu.Lock()
+	if s.outstanding[path] == c {
+		delete(s.outstanding, path)
+	}
+	s.mu.Unlock()
+}
+
+func (s *SlowFS) abandon(path string, c *readClaim) {
+	s.mu.Lock()
+	if s.outstanding[path] == c {
+		c.abandoned = true
+	}
+	s.mu.Unlock()
+}
+
+// Outstanding is how many reads have not returned yet, on time or not.
+func (s *SlowFS) Outstanding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.outstanding)
+}
+
+// Stuck is how many reads were abandoned after their timeout and are still
+// blocked: the self-report shows it, as a stuck pmxcfs is a host problem.
+func (s *SlowFS) Stuck() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.outstanding {
+		if c.abandoned {
+			n++
+		}
+	}
+	return n
+}
