@@ -103,7 +103,7 @@ func TestStuckZpool(t *testing.T) {
 	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
 	cfg := withDump(t, s.URL())
 	cfg.Extra = "[timeouts]\nzpool_seconds = 1\n"
-	a := testkit.StartAgent(t, testkit.Options{Config: cfg, Env: []string{"FAKE_ZPOOL_HANG=unkillable"}})
+	a := testkit.StartAgent(t, testkit.Options{Config: cfg, Env: []string{"FAKE_ZPOOL_HANG=unkillable", runMarker}})
 	maxStuck := 0
 	deadline := time.Now().Add(8 * time.Second)
 	for time.Now().Before(deadline) {

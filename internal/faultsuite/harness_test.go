@@ -2,13 +2,16 @@ package faultsuite
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
@@ -59,32 +62,40 @@ func dumped(files ...string) []string {
 	return out
 }
 
-// processes counts processes whose command line contains sub.
-func processes(sub string) int {
-	ents, _ := os.ReadDir("/proc")
-	n := 0
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), sub) {
-			n++
-		}
-	}
-	return n
-}
+// runMarker is an environment entry unique to this test process. The
+// agent passes its environment on to the commands it runs, so the marker
+// tells this run's fake commands from those of other test runs on the same
+// machine, which must be neither counted nor killed.
+var runMarker = fmt.Sprintf("FAULTSUITE_RUN=%d-%d", os.Getpid(), time.Now().UnixNano())
 
-func killProcesses(sub string) {
+// ours lists the pids of this run's processes (carrying runMarker) whose
+// command line contains sub.
+func ours(sub string) []int {
 	ents, _ := os.ReadDir("/proc")
+	var pids []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), sub) {
-			syscall.Kill(pid, syscall.SIGKILL)
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), sub) {
+			continue
 		}
+		environ, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && slices.Contains(strings.Split(string(environ), "\x00"), runMarker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// processes counts this run's processes whose command line contains sub.
+func processes(sub string) int { return len(ours(sub)) }
+
+// killProcesses kills this run's processes whose command line contains sub.
+func killProcesses(sub string) {
+	for _, pid := range ours(sub) {
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
