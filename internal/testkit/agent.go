@@ -24,8 +24,6 @@ type Config struct {
 	URL string
 	// Token is the token; "tok" when empty, the token sinks in tests accept.
 	Token string
-	// HostID is the host_id; "test" when empty.
-	HostID string
 	// Extra is more TOML, placed after the top-level keys, so it may add
 	// top-level keys and then tables.
 	Extra string
@@ -41,12 +39,9 @@ func WriteConfig(t testing.TB, c Config) string {
 	if c.Token == "" {
 		c.Token = "tok"
 	}
-	if c.HostID == "" {
-		c.HostID = "test"
-	}
 	body := fmt.Sprintf(`server_url = %q
 token = %q
-host_id = %q
+host_id = "test"
 node = "pve1"
 %s
 [intervals]
@@ -57,7 +52,7 @@ slow_seconds = 3600
 root = %q
 [reporter]
 reply_timeout_seconds = 1
-`, c.URL, c.Token, c.HostID, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"))
+`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"))
 	if c.DumpDir != "" {
 		body += fmt.Sprintf("[debug]\ndump_dir = %q\n", c.DumpDir)
 	}

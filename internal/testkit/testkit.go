@@ -4,8 +4,8 @@
 // fake commands of testdata/fakebin first on PATH, and hands back a process
 // handle with its log. It is imported only from _test.go files.
 //
-// A package using it calls Main from its TestMain, so the built binary is
-// removed when the tests end:
+// A package using it calls Main from its TestMain, which builds the binary
+// before the tests and removes it after them:
 //
 //	func TestMain(m *testing.M) { testkit.Main(m) }
 package testkit
@@ -49,12 +49,14 @@ var (
 // without counting "../" for their depth.
 func ModuleRoot(t testing.TB) string {
 	t.Helper()
-	rootOnce.Do(func() { root, rootErr = findModuleRoot() })
+	rootOnce.Do(findRoot)
 	if rootErr != nil {
 		t.Fatal(rootErr)
 	}
 	return root
 }
+
+func findRoot() { root, rootErr = findModuleRoot() }
 
 func findModuleRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -84,10 +86,14 @@ var (
 	buildErr    error
 )
 
-// Main runs the tests and removes the agent binary BuildAgent built. Call
-// it from TestMain; it does not return.
+// Main builds the agent binary, runs the tests and removes the binary.
+// Call it from TestMain; it does not return. The build comes first, not in
+// whichever test happens to start an agent first, so its CPU load does not
+// fall into a scenario's timed window. A failed build fails only the tests
+// that call BuildAgent.
 func Main(m *testing.M) {
 	mainRunning = true
+	buildOnce.Do(build)
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -95,30 +101,36 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// BuildAgent returns the path of the agent binary, building it on the first
-// call in this test binary. It is built without -race: the race runtime
-// multiplies memory use, and the fault suite bounds the agent's peak RSS.
+// BuildAgent returns the path of the agent binary, built once per test
+// binary. It is built without -race: the race runtime multiplies memory
+// use, and the fault suite bounds the agent's peak RSS.
 func BuildAgent(t testing.TB) string {
 	t.Helper()
 	if !mainRunning {
 		// Without Main the build directory would outlive the test binary.
 		t.Fatal("testkit: call testkit.Main(m) from TestMain before BuildAgent")
 	}
-	dir := ModuleRoot(t)
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "proxmox-agent-test")
-		if buildErr != nil {
-			return
-		}
-		binary = filepath.Join(buildDir, "proxmox-agent")
-		cmd := exec.Command("go", "build", "-o", binary, agentPackage)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building the agent: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(build)
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binary
+}
+
+func build() {
+	rootOnce.Do(findRoot)
+	if rootErr != nil {
+		buildErr = rootErr
+		return
+	}
+	buildDir, buildErr = os.MkdirTemp("", "proxmox-agent-test")
+	if buildErr != nil {
+		return
+	}
+	binary = filepath.Join(buildDir, "proxmox-agent")
+	cmd := exec.Command("go", "build", "-o", binary, agentPackage)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		buildErr = fmt.Errorf("building the agent: %v\n%s", err, out)
+	}
 }
