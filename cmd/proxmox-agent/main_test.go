@@ -1,46 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 )
 
-var binary string
-
-// TestMain builds the real binary once, for the tests that need signals.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "proxmox-agent-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "proxmox-agent")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		panic(string(out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "agent.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+// TestMain lets testkit remove the agent binary it builds for the tests
+// that need a real process (signals, systemd notify).
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 const goodConfig = "server_url = \"ws://127.0.0.1:9/socket/websocket\"\ntoken = \"secret-token\"\nhost_id = \"t1\"\n"
 
@@ -58,7 +35,7 @@ func TestCheckConfig(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := run([]string{"check-config", "--config", writeConfig(t, c.body)}, &out, &errb)
+			code := run([]string{"check-config", "--config", testkit.WriteRawConfig(t, c.body)}, &out, &errb)
 			all := out.String() + errb.String()
 			if code != c.code {
 				t.Fatalf("exit %d, want %d: %s", code, c.code, all)
@@ -96,7 +73,7 @@ func TestUsageErrors(t *testing.T) {
 func TestOncePrintsEveryCadenceAndWritesDump(t *testing.T) {
 	dumpDir := filepath.Join(t.TempDir(), "dump")
 	var out, errb bytes.Buffer
-	code := run([]string{"once", "--config", writeConfig(t, goodConfig), "--dump-dir", dumpDir}, &out, &errb)
+	code := run([]string{"once", "--config", testkit.WriteRawConfig(t, goodConfig), "--dump-dir", dumpDir}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -123,111 +100,28 @@ func TestOncePrintsEveryCadenceAndWritesDump(t *testing.T) {
 	}
 }
 
-// lineWatcher collects a process's stderr and lets a test wait for a line.
-type lineWatcher struct {
-	mu    sync.Mutex
-	lines []string
-	ch    chan struct{}
-}
-
-func watch(r io.Reader) *lineWatcher {
-	w := &lineWatcher{ch: make(chan struct{}, 1)}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.lines = append(w.lines, sc.Text())
-			w.mu.Unlock()
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return w
-}
-
-func (w *lineWatcher) waitFor(t *testing.T, sub string) {
+// startAgent runs the binary with args and extra environment.
+func startAgent(t *testing.T, env []string, args ...string) *testkit.Agent {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		if w.has(sub) {
-			return
-		}
-		select {
-		case <-w.ch:
-		case <-deadline:
-			t.Fatalf("no log line with %q; got:\n%s", sub, w.all())
-		}
-	}
-}
-
-func (w *lineWatcher) has(sub string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, l := range w.lines {
-		if strings.Contains(l, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func (w *lineWatcher) all() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Join(w.lines, "\n")
-}
-
-func startAgent(t *testing.T, args ...string) (*exec.Cmd, *lineWatcher) {
-	t.Helper()
-	return startAgentEnv(t, nil, args...)
-}
-
-func startAgentEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, *lineWatcher) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(append(os.Environ(), "AGENT_CONFIG="), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, watch(stderr)
-}
-
-func waitExit(t *testing.T, cmd *exec.Cmd, within time.Duration) int {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-		return cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		t.Fatalf("still running %s after the signal", within)
-		return -1
-	}
+	return testkit.StartAgent(t, testkit.Options{Args: args, Env: env})
 }
 
 func TestSIGTERMStopsCleanlyAndFlushesDump(t *testing.T) {
 	dumpDir := filepath.Join(t.TempDir(), "dump")
-	cmd, logs := startAgent(t, "run", "--config", writeConfig(t, goodConfig), "--dump-dir", dumpDir)
-	logs.waitFor(t, "msg=starting")
-	logs.waitFor(t, "diagnostic dump enabled")
+	a := startAgent(t, nil, "run", "--config", testkit.WriteRawConfig(t, goodConfig), "--dump-dir", dumpDir)
+	a.WaitLog("msg=starting")
+	a.WaitLog("diagnostic dump enabled")
 	// SIGHUP reopens the dump files and the agent keeps running.
-	cmd.Process.Signal(syscall.SIGHUP)
-	logs.waitFor(t, "dump files reopened")
-	cmd.Process.Signal(syscall.SIGTERM)
-	if code := waitExit(t, cmd, 5*time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM:\n%s", code, logs.all())
+	a.Signal(syscall.SIGHUP)
+	a.WaitLog("dump files reopened")
+	a.Signal(syscall.SIGTERM)
+	if code := a.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, a.Log())
 	}
-	if !logs.has("msg=stopped") {
-		t.Errorf("no clean stop logged:\n%s", logs.all())
+	if !a.Has("msg=stopped") {
+		t.Errorf("no clean stop logged:\n%s", a.Log())
 	}
-	if strings.Contains(logs.all(), "secret-token") {
+	if strings.Contains(a.Log(), "secret-token") {
 		t.Error("token in the log")
 	}
 	if _, err := os.Stat(filepath.Join(dumpDir, "samples.log")); err != nil {
@@ -236,20 +130,20 @@ func TestSIGTERMStopsCleanlyAndFlushesDump(t *testing.T) {
 }
 
 func TestNoConfigStaysIdleUntilSignalled(t *testing.T) {
-	cmd, logs := startAgent(t, "run", "--config", filepath.Join(t.TempDir(), "absent.toml"))
-	logs.waitFor(t, "no config loaded")
-	cmd.Process.Signal(syscall.SIGTERM)
-	if code := waitExit(t, cmd, 5*time.Second); code != 0 {
+	a := startAgent(t, nil, "run", "--config", filepath.Join(t.TempDir(), "absent.toml"))
+	a.WaitLog("no config loaded")
+	a.Signal(syscall.SIGTERM)
+	if code := a.Wait(5 * time.Second); code != 0 {
 		t.Fatalf("idle agent exit %d", code)
 	}
 }
 
 func TestJSONLogFormat(t *testing.T) {
-	cmd, logs := startAgent(t, "run", "--config", writeConfig(t, goodConfig), "--log-format", "json")
-	logs.waitFor(t, `"msg":"starting"`)
-	cmd.Process.Signal(syscall.SIGINT)
-	waitExit(t, cmd, 5*time.Second)
-	for _, l := range strings.Split(logs.all(), "\n") {
+	a := startAgent(t, nil, "run", "--config", testkit.WriteRawConfig(t, goodConfig), "--log-format", "json")
+	a.WaitLog(`"msg":"starting"`)
+	a.Signal(syscall.SIGINT)
+	a.Wait(5 * time.Second)
+	for _, l := range strings.Split(a.Log(), "\n") {
 		if l != "" && !json.Valid([]byte(l)) {
 			t.Errorf("non-JSON log line: %s", l)
 		}
@@ -277,8 +171,8 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 			msgs <- string(buf[:n])
 		}
 	}()
-	cmd, logs := startAgentEnv(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=400000"},
-		"run", "--config", writeConfig(t, goodConfig))
+	a := startAgent(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=400000"},
+		"run", "--config", testkit.WriteRawConfig(t, goodConfig))
 	want := func(m string) {
 		t.Helper()
 		deadline := time.After(10 * time.Second)
@@ -289,16 +183,16 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 					return
 				}
 			case <-deadline:
-				t.Fatalf("no %s from the agent; log:\n%s", m, logs.all())
+				t.Fatalf("no %s from the agent; log:\n%s", m, a.Log())
 			}
 		}
 	}
 	want("READY=1")
 	want("WATCHDOG=1")
 	want("WATCHDOG=1")
-	cmd.Process.Signal(syscall.SIGTERM)
+	a.Signal(syscall.SIGTERM)
 	want("STOPPING=1")
-	if code := waitExit(t, cmd, 5*time.Second); code != 0 {
+	if code := a.Wait(5 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -312,7 +206,7 @@ func TestIdleUnderSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd, _ := startAgentEnv(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"},
+	a := startAgent(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"},
 		"run", "--config", filepath.Join(t.TempDir(), "absent.toml"))
 	seen := map[string]bool{}
 	buf := make([]byte, 256)
@@ -330,8 +224,8 @@ func TestIdleUnderSystemd(t *testing.T) {
 			seen["watchdog"] = true
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if code := waitExit(t, cmd, 5*time.Second); code != 0 {
+	a.Signal(syscall.SIGTERM)
+	if code := a.Wait(5 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }

@@ -13,15 +13,21 @@ import (
 
 	"github.com/proxmox-agent/proxmox-agent/internal/phoenix"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink/sinktest"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 )
 
 // The sink is killed and restarted 20 times during a run. Nothing the
 // agent collected (per its own dump) is lost, first arrivals come in order,
-// and the agent is back within its backoff schedule after each restart.
+// the lost connection is logged, and the agent is back within its backoff
+// schedule after each restart. In three rounds the sink stays away until
+// the agent has collected two more samples, so queued samples must cross a
+// restart; the other rounds keep the outages short and varied.
 func TestSinkRestarted20Times(t *testing.T) {
-	addr := freeAddr(t)
-	s := newSink(t, addr, sink.Faults{})
-	a := startAgent(t, agentOpts{url: "ws://" + addr + "/socket/websocket"})
+	addr := sinktest.FreeAddr(t)
+	s := sinktest.Start(t, addr, "tok", sink.Faults{})
+	a := testkit.StartAgent(t, testkit.Options{Config: withDump(t, "ws://"+addr+"/socket/websocket")})
+	samplesLog := filepath.Join(a.DumpDir, "samples.log")
 	var got []sink.Sample
 	var reconnects []time.Duration
 	for i := 0; i < 20; i++ {
@@ -30,30 +36,38 @@ func TestSinkRestarted20Times(t *testing.T) {
 		}
 		s.Stop()
 		got = append(got, s.Samples()...)
-		time.Sleep(time.Duration(200+50*i%400) * time.Millisecond) // away for a varying while
+		if i%7 == 0 {
+			before := fastCount(dumped(samplesLog))
+			testkit.Eventually(t, 20*time.Second, "the agent to collect while the sink is away",
+				func() bool { return fastCount(dumped(samplesLog)) >= before+2 })
+		} else {
+			time.Sleep(time.Duration(200+50*i%400) * time.Millisecond) // away for a varying while
+		}
 		up := time.Now()
-		s = newSink(t, addr, sink.Faults{})
-		eventually(t, 15*time.Second, "reconnect", func() bool { return s.Connects.Load() > 0 })
+		s = sinktest.Start(t, addr, "tok", sink.Faults{})
+		testkit.Eventually(t, 15*time.Second, "reconnect", func() bool { return s.Connects.Load() > 0 })
 		reconnects = append(reconnects, s.ConnectTimes()[0].Sub(up))
 	}
 	// Let the last sink catch up with everything collected so far.
-	files := []string{filepath.Join(a.dumpDir, "samples.log")}
-	eventually(t, 30*time.Second, "the queue to drain", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the queue to drain", func() bool {
 		have := map[string]bool{}
 		for _, p := range decode(t, append(got, s.Samples()...), "metric:fast") {
 			have["fast "+p.CollectedAt] = true
 		}
-		want := dumped(files...)
-		for _, w := range want[:len(want)-1] {
+		want := dumped(samplesLog)
+		for _, w := range want[:len(want)-1] { // the newest may still be in flight
 			if strings.HasPrefix(w, "fast ") && !have[w] {
 				return false
 			}
 		}
 		return true
 	})
-	code, _ := a.stop()
+	code, _ := a.Stop()
 	if code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+	if !a.Has("connection lost") {
+		t.Error("no connection-lost log line")
 	}
 	all := decode(t, append(got, s.Samples()...), "metric:fast")
 	seen := map[string]int{}
@@ -86,9 +100,10 @@ func TestSinkRestarted20Times(t *testing.T) {
 // with an error entry, and never more than one stuck zpool exists.
 func TestStuckZpool(t *testing.T) {
 	defer killProcesses("fakezpool-stuck")
-	s := newSink(t, "127.0.0.1:0", sink.Faults{})
-	a := startAgent(t, agentOpts{url: s.URL(), env: []string{"FAKE_ZPOOL_HANG=unkillable"},
-		extra: "[timeouts]\nzpool_seconds = 1\n"})
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	cfg := withDump(t, s.URL())
+	cfg.Extra = "[timeouts]\nzpool_seconds = 1\n"
+	a := testkit.StartAgent(t, testkit.Options{Config: cfg, Env: []string{"FAKE_ZPOOL_HANG=unkillable", runMarker}})
 	maxStuck := 0
 	deadline := time.Now().Add(8 * time.Second)
 	for time.Now().Before(deadline) {
@@ -137,7 +152,7 @@ func TestStuckZpool(t *testing.T) {
 	}
 	t.Logf("%d fast samples in 8s, gaps %s..%s, %d reported 'previous run still stuck', at most %d stuck zpool",
 		len(ps), gaps[0], gaps[len(gaps)-1], stuckReported, maxStuck)
-	a.stop()
+	a.Stop()
 }
 
 // zpool printing garbage, 50 MB, or failing: error entries, bounded memory,
@@ -145,19 +160,19 @@ func TestStuckZpool(t *testing.T) {
 func TestHostileZpoolOutput(t *testing.T) {
 	for _, mode := range []string{"garbage", "huge", "fail"} {
 		t.Run(mode, func(t *testing.T) {
-			s := newSink(t, "127.0.0.1:0", sink.Faults{})
-			a := startAgent(t, agentOpts{url: s.URL(), env: []string{"FAKE_ZPOOL_MODE=" + mode}, noDump: true})
+			s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+			a := testkit.StartAgent(t, testkit.Options{Config: testkit.Config{URL: s.URL()}, Env: []string{"FAKE_ZPOOL_MODE=" + mode}})
 			got, err := s.WaitSamples(4, 20*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, hwm := a.memKiB()
+			_, hwm := a.MemKiB()
 			for _, p := range decode(t, got, "metric:fast") {
 				if p.Errors["zfs_pools"] == "" {
 					t.Errorf("no error entry: %+v", p.Errors)
 				}
 			}
-			if !a.alive() {
+			if !a.Alive() {
 				t.Fatal("agent died")
 			}
 			msg := decode(t, got, "metric:fast")[0].Errors["zfs_pools"]
@@ -165,7 +180,7 @@ func TestHostileZpoolOutput(t *testing.T) {
 			if hwm > 200*1024 {
 				t.Errorf("peak RSS %d MiB", hwm/1024)
 			}
-			a.stop()
+			a.Stop()
 		})
 	}
 }
@@ -176,12 +191,12 @@ func TestDumpDiskFullAndRemoved(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dump")
 	os.MkdirAll(dir, 0o755)
 	os.Symlink("/dev/full", filepath.Join(dir, "commands.log"))
-	s := newSink(t, "127.0.0.1:0", sink.Faults{})
-	a := startAgent(t, agentOpts{url: s.URL(), dumpDir: dir})
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	a := testkit.StartAgent(t, testkit.Options{Config: testkit.Config{URL: s.URL(), DumpDir: dir}})
 	if _, err := s.WaitSamples(3, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := a.count("dump write failed"); n != 1 {
+	if n := a.Count("dump write failed"); n != 1 {
 		t.Errorf("%d 'dump write failed' warnings for a full disk over 3+ rounds, want 1", n)
 	}
 	os.RemoveAll(dir)
@@ -189,11 +204,11 @@ func TestDumpDiskFullAndRemoved(t *testing.T) {
 	if _, err := s.WaitSamples(before+3, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if !a.alive() {
+	if !a.Alive() {
 		t.Fatal("agent died")
 	}
-	code, _ := a.stop()
-	t.Logf("full disk: %d warning(s); dir removed: samples kept flowing (%d pushed); exit %d", a.count("dump write failed"), len(s.Samples()), code)
+	code, _ := a.Stop()
+	t.Logf("full disk: %d warning(s); dir removed: samples kept flowing (%d pushed); exit %d", a.Count("dump write failed"), len(s.Samples()), code)
 	if code != 0 {
 		t.Errorf("exit %d", code)
 	}
@@ -202,18 +217,18 @@ func TestDumpDiskFullAndRemoved(t *testing.T) {
 // logrotate-style rename then SIGHUP: new entries go to a new file, and
 // every sample pushed is in one of the two files.
 func TestSIGHUPRotation(t *testing.T) {
-	s := newSink(t, "127.0.0.1:0", sink.Faults{})
-	a := startAgent(t, agentOpts{url: s.URL()})
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	a := testkit.StartAgent(t, testkit.Options{Config: withDump(t, s.URL())})
 	if _, err := s.WaitSamples(2, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	cur, old := filepath.Join(a.dumpDir, "samples.log"), filepath.Join(a.dumpDir, "samples.log.1")
+	cur, old := filepath.Join(a.DumpDir, "samples.log"), filepath.Join(a.DumpDir, "samples.log.1")
 	if err := os.Rename(cur, old); err != nil {
 		t.Fatal(err)
 	}
-	a.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, 10*time.Second, "a new samples.log", func() bool { return len(dumped(cur)) >= 2 })
-	code, _ := a.stop()
+	a.Signal(syscall.SIGHUP)
+	testkit.Eventually(t, 10*time.Second, "a new samples.log", func() bool { return len(dumped(cur)) >= 2 })
+	code, _ := a.Stop()
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -231,16 +246,16 @@ func TestSIGHUPRotation(t *testing.T) {
 
 // SIGTERM while a push waits for its reply: exit 0 within 5 s, dump flushed.
 func TestSIGTERMDuringPush(t *testing.T) {
-	s := newSink(t, "127.0.0.1:0", sink.Faults{ReplyDelay: 3 * time.Second})
-	a := startAgent(t, agentOpts{url: s.URL()})
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{ReplyDelay: 3 * time.Second})
+	a := testkit.StartAgent(t, testkit.Options{Config: withDump(t, s.URL())})
 	if _, err := s.WaitSamples(1, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	code, took := a.stop()
+	code, took := a.Stop()
 	if code != 0 || took > 5*time.Second {
 		t.Fatalf("exit %d after %s", code, took)
 	}
-	b, _ := os.ReadFile(filepath.Join(a.dumpDir, "samples.log"))
+	b, _ := os.ReadFile(filepath.Join(a.DumpDir, "samples.log"))
 	entries := strings.Split(string(b), "===== ")[1:]
 	last := entries[len(entries)-1]
 	var v any
@@ -256,17 +271,17 @@ func TestSIGTERMDuringPush(t *testing.T) {
 func TestMalformedAndOversizedFrames(t *testing.T) {
 	for name, f := range map[string]sink.Faults{"malformed": {MalformedAfter: 2}, "oversized": {OversizedAfter: 2}} {
 		t.Run(name, func(t *testing.T) {
-			s := newSink(t, "127.0.0.1:0", f)
-			a := startAgent(t, agentOpts{url: s.URL(), noDump: true})
-			eventually(t, 20*time.Second, "three connections", func() bool { return s.Connects.Load() >= 3 })
-			if !a.alive() {
+			s := sinktest.Start(t, "127.0.0.1:0", "tok", f)
+			a := testkit.StartAgent(t, testkit.Options{Config: testkit.Config{URL: s.URL()}})
+			testkit.Eventually(t, 20*time.Second, "three connections", func() bool { return s.Connects.Load() >= 3 })
+			if !a.Alive() {
 				t.Fatal("agent died")
 			}
 			if len(s.Samples()) == 0 {
 				t.Error("nothing delivered between the bad frames")
 			}
-			t.Logf("%s: %d connections, %d samples delivered, 'connection lost' logged %d times", name, s.Connects.Load(), len(s.Samples()), a.count("connection lost"))
-			a.stop()
+			t.Logf("%s: %d connections, %d samples delivered, 'connection lost' logged %d times", name, s.Connects.Load(), len(s.Samples()), a.Count("connection lost"))
+			a.Stop()
 		})
 	}
 }
@@ -274,8 +289,8 @@ func TestMalformedAndOversizedFrames(t *testing.T) {
 // 200 clients against one sink that restarts once: their reconnects spread
 // over time thanks to jitter instead of arriving as one spike.
 func TestReconnectStorm200(t *testing.T) {
-	addr := freeAddr(t)
-	s := newSink(t, addr, sink.Faults{})
+	addr := sinktest.FreeAddr(t)
+	s := sinktest.Start(t, addr, "tok", sink.Faults{})
 	var clients []*phoenix.Client
 	for i := 0; i < 200; i++ {
 		c, err := phoenix.New(phoenix.Options{URL: "ws://" + addr + "/socket/websocket", Token: "tok",
@@ -291,11 +306,11 @@ func TestReconnectStorm200(t *testing.T) {
 			c.Close()
 		}
 	}()
-	eventually(t, 30*time.Second, "200 connections", func() bool { return s.Connects.Load() >= 200 })
+	testkit.Eventually(t, 30*time.Second, "200 connections", func() bool { return s.Connects.Load() >= 200 })
 	s.Stop()
 	restart := time.Now()
-	s = newSink(t, addr, sink.Faults{})
-	eventually(t, 30*time.Second, "200 reconnections", func() bool { return s.Connects.Load() >= 200 })
+	s = sinktest.Start(t, addr, "tok", sink.Faults{})
+	testkit.Eventually(t, 30*time.Second, "200 reconnections", func() bool { return s.Connects.Load() >= 200 })
 	const bucket = 100 * time.Millisecond
 	hist := map[int]int{}
 	maxB, maxN := 0, 0
@@ -317,6 +332,17 @@ func TestReconnectStorm200(t *testing.T) {
 	if maxN > 100 {
 		t.Errorf("%d of 200 reconnects in one 100 ms bucket: no spread", maxN)
 	}
+}
+
+// fastCount is how many entries of dumped are fast samples.
+func fastCount(entries []string) int {
+	n := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e, "fast ") {
+			n++
+		}
+	}
+	return n
 }
 
 type nopHandler struct{}
