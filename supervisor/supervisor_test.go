@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -55,18 +56,6 @@ func startTree(t *testing.T, o Options) *Tree {
 	return tree
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func queueDepth(t *testing.T, tree *Tree) int {
 	st, err := tree.ReporterStatus(5 * time.Second)
 	if err != nil {
@@ -91,7 +80,7 @@ func TestSamplesFlowFromEveryCadenceToReporterAndDump(t *testing.T) {
 			}}}
 		},
 	})
-	eventually(t, "three samples", func() bool { return queueDepth(t, tree) == 3 })
+	testkit.Eventually(t, 10*time.Second, "three samples", func() bool { return queueDepth(t, tree) == 3 })
 	if err := tree.Flush(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +114,7 @@ func TestCollectorPanicIsRestartedAndSiblingsKeepState(t *testing.T) {
 			}}}
 		},
 	})
-	eventually(t, "a few samples", func() bool { return queueDepth(t, tree) >= 5 })
+	testkit.Eventually(t, 10*time.Second, "a few samples", func() bool { return queueDepth(t, tree) >= 5 })
 	tree.Flush(5 * time.Second)
 	before, err := os.Stat(filepath.Join(dir, "samples.log"))
 	if err != nil {
@@ -134,13 +123,13 @@ func TestCollectorPanicIsRestartedAndSiblingsKeepState(t *testing.T) {
 	depthBefore := queueDepth(t, tree)
 
 	arm.Store(true)
-	eventually(t, "the restart", func() bool { return tree.Stats.Restarts.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the restart", func() bool { return tree.Stats.Restarts.Load() == 1 })
 	if tree.Stats.Collectors["fast"].Panics.Load() != 1 {
 		t.Fatalf("panics = %d", tree.Stats.Collectors["fast"].Panics.Load())
 	}
 	// The restarted collector keeps ticking, and the reporter kept its queue:
 	// its depth only grows (a restarted reporter would start from zero).
-	eventually(t, "samples after the restart", func() bool { return queueDepth(t, tree) >= depthBefore+5 })
+	testkit.Eventually(t, 10*time.Second, "samples after the restart", func() bool { return queueDepth(t, tree) >= depthBefore+5 })
 	if tree.Stats.Restarts.Load() != 1 {
 		t.Fatalf("%d restarts: a sibling restarted too", tree.Stats.Restarts.Load())
 	}
@@ -217,7 +206,7 @@ func TestUnusableDumpDirRunsWithDumpOff(t *testing.T) {
 	if tree.Writer != nil || tree.Dump.Enabled() {
 		t.Fatal("dump on with an unusable dir")
 	}
-	eventually(t, "samples", func() bool { return queueDepth(t, tree) == 3 })
+	testkit.Eventually(t, 10*time.Second, "samples", func() bool { return queueDepth(t, tree) == 3 })
 }
 
 func TestReporterStatusAfterStopFails(t *testing.T) {
@@ -245,7 +234,7 @@ func TestAliveDetectsWedgedChild(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "reporter") {
 		t.Fatalf("wedged reporter not detected: %v", err)
 	}
-	eventually(t, "recovery", func() bool { return tree.Alive(time.Second) == nil })
+	testkit.Eventually(t, 10*time.Second, "recovery", func() bool { return tree.Alive(time.Second) == nil })
 	tree.Stop()
 	if tree.Alive(time.Second) == nil {
 		t.Fatal("a stopped tree reported alive")

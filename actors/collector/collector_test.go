@@ -12,6 +12,7 @@ import (
 
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -123,13 +124,7 @@ func TestTickDuringRoundIsSkippedAndCounted(t *testing.T) {
 		return "done", nil
 	}}
 	h := spawn(t, 10*time.Millisecond, slow)
-	deadline := time.Now().Add(10 * time.Second)
-	for h.counts.Skipped.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("no skips counted")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "three skipped ticks", func() bool { return h.counts.Skipped.Load() >= 3 })
 	if len(h.samples) != 0 {
 		t.Fatal("a sample arrived while the round was blocked")
 	}
@@ -307,13 +302,7 @@ func TestTickSkippedLoggedOnceAcrossRounds(t *testing.T) {
 	t.Cleanup(func() { sys.Root.PoisonFuture(pid).Wait(); sys.Shutdown() })
 	for round := 0; round < 5; round++ {
 		want := counts.Skipped.Load() + 1
-		deadline := time.Now().Add(10 * time.Second)
-		for counts.Skipped.Load() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: no skip", round)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		testkit.Eventually(t, 10*time.Second, "a skipped tick", func() bool { return counts.Skipped.Load() >= want })
 		release <- struct{}{}
 		select {
 		case <-samples:

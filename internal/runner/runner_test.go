@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 )
 
 func TestOutcomes(t *testing.T) {
@@ -84,13 +86,7 @@ func TestTimeoutKillsWholeGroup(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	waitGone(t, pid)
-	deadline := time.Now().Add(5 * time.Second)
-	for r.Outstanding() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d outstanding long after the group was killed", r.Outstanding())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "no outstanding command after the group was killed", func() bool { return r.Outstanding() == 0 })
 }
 
 func TestContextCancelStopsCommand(t *testing.T) {
@@ -146,13 +142,7 @@ func TestUnreapableIsAbandonedAndNotRestarted(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	syscall.Kill(pid, syscall.SIGKILL)
-	deadline := time.Now().Add(10 * time.Second)
-	for r.Outstanding() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("command line never released after the stuck child exited")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the command line released after the stuck child exited", func() bool { return r.Outstanding() == 0 })
 	if res := r.Run(context.Background(), time.Second, "/bin/true"); res.Outcome != dump.OK {
 		t.Fatal(res.Reason)
 	}
@@ -191,19 +181,19 @@ func TestEveryCallIsRecorded(t *testing.T) {
 	}
 }
 
+// gone reports whether pid has exited: a zombie still answers kill(0), so
+// its state is checked too.
+func gone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && strings.Contains(string(b), ") Z ")
+}
+
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		// A zombie still answers kill(0); check its state.
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(b), ") Z ") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d survived the group kill", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("pid %d gone after the group kill", pid), func() bool { return gone(pid) })
 }
 
 // A command that exits at once but leaves a grandchild holding its stdout
@@ -227,16 +217,5 @@ func TestGrandchildHoldingStdout(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		// The killed sleep is reparented and reaped by init (or is a zombie
-		// of the test's own reaper); /proc tells which.
-		if st, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); strings.Contains(string(st), ") Z ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d still alive", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the grandchild killed", func() bool { return gone(pid) })
 }
