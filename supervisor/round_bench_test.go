@@ -226,7 +226,7 @@ func BenchmarkTree(b *testing.B) {
 			cfg := benchConfig(b, srv.URL())
 			tree, err := Start(Options{
 				Config: cfg, Log: discard, Sources: sourcesFor(v.exec),
-				Intervals: map[string]time.Duration{"fast": 5 * time.Millisecond, "medium": 5 * time.Millisecond, "slow": 5 * time.Millisecond},
+				Intervals:     map[string]time.Duration{"fast": 5 * time.Millisecond, "medium": 5 * time.Millisecond, "slow": 5 * time.Millisecond},
 				SystemOptions: []actor.ConfigOption{actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard })},
 			})
 			if err != nil {
