@@ -28,6 +28,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/actors/reporter"
 	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
@@ -262,4 +263,36 @@ func cpuChildren() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkExec is the parent's side of one command, through the runner:
+// what a round pays per command besides parsing its output. "true" is
+// /bin/true; "fake-zpool" is the shell fake the footprint run uses.
+func BenchmarkExec(b *testing.B) {
+	bin, _ := filepath.Abs("../testdata/fakebin")
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"true", []string{"/bin/true"}},
+		{"fake-zpool", []string{filepath.Join(bin, "zpool"), "list", "-j", "--json-int"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := &runner.Runner{}
+			b.ReportAllocs()
+			cpu0, child0 := cpuNow(), cpuChildren()
+			for b.Loop() {
+				res := r.Run(context.Background(), 10*time.Second, c.argv[0], c.argv[1:]...)
+				for res.Outcome == dump.Stuck { // the claim is released just after Run returns
+					time.Sleep(100 * time.Microsecond)
+					res = r.Run(context.Background(), 10*time.Second, c.argv[0], c.argv[1:]...)
+				}
+				if res.Err() != nil {
+					b.Fatal(res.Err())
+				}
+			}
+			b.ReportMetric(float64(cpuNow()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(cpuChildren()-child0)/1e6/float64(b.N), "children-cpu-ms/op")
+		})
+	}
 }
