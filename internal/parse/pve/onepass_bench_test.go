@@ -31,7 +31,7 @@ func parseGuestsOnePass(b []byte, node string) ([]Guest, error) {
 		}
 		out = append(out, Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
-			Template: r.Template.V, Usage: r.Usage, Tags: splitTags(string(r.Tags)),
+			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
 			Lock: string(r.Lock),
 		})
 	}
@@ -117,7 +117,7 @@ func parseGuestsOnePassFastString(b []byte, node string) ([]Guest, error) {
 		}
 		out = append(out, Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
-			Template: r.Template.V, Usage: r.Usage, Tags: splitTags(string(r.Tags)),
+			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
 			Lock: string(r.Lock),
 		})
 	}
