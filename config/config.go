@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,6 +48,8 @@ type Config struct {
 	PVE       PVE       `toml:"pve"`
 	Sources   Sources   `toml:"sources"`
 	Reporter  Reporter  `toml:"reporter"`
+	Spool     Spool     `toml:"spool"`
+	Status    Status    `toml:"status"`
 	TLS       TLS       `toml:"tls"`
 	Log       Log       `toml:"log"`
 
@@ -200,6 +203,22 @@ type Reporter struct {
 	QueueMaxBytes       int `toml:"queue_max_bytes"`
 }
 
+// Spool keeps samples on disk until they are delivered, so a restart or a
+// crash during a server outage loses nothing.
+type Spool struct {
+	// Dir holds the spool; "" keeps the queue in memory only.
+	Dir string `toml:"dir"`
+	// MaxBytes bounds it; beyond it the oldest samples are dropped and
+	// counted.
+	MaxBytes int `toml:"max_bytes"`
+}
+
+// Status is where the running agent answers `proxmox-agent status`.
+type Status struct {
+	// Socket is the Unix socket path; "" turns it off.
+	Socket string `toml:"socket"`
+}
+
 // TLS adjusts certificate verification for wss:// servers.
 type TLS struct {
 	CAFile             string `toml:"ca_file"`
@@ -233,9 +252,18 @@ func Defaults() Config {
 			HeartbeatSeconds: 30, ReplyTimeoutSeconds: 10,
 			QueueMaxSamples: 2000, QueueMaxBytes: 64 << 20,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Spool:  Spool{Dir: DefaultSpoolDir, MaxBytes: 256 << 20},
+		Status: Status{Socket: DefaultStatusSocket},
+		Log:    Log{Level: "info", Format: "text"},
 	}
 }
+
+// Where the packaged agent keeps its spool and its status socket (the
+// unit's StateDirectory and RuntimeDirectory).
+const (
+	DefaultSpoolDir     = "/var/lib/proxmox-agent/spool"
+	DefaultStatusSocket = "/run/proxmox-agent/status.sock"
+)
 
 // ResolvePath picks the config file: the flag, else $AGENT_CONFIG, else DefaultPath.
 func ResolvePath(flagValue string, getenv func(string) string) string {
@@ -371,6 +399,12 @@ func (c *Config) validate(lines keyIndex) []error {
 			bad(b.key, "must be a positive integer of at most %d (%s), got %d", b.max, b.what, b.v)
 		}
 	}
+	if d := c.Spool.Dir; d != "" && !filepath.IsAbs(d) {
+		bad("spool.dir", "must be an absolute path (or \"\" for a memory-only queue), got %s", printable(d))
+	}
+	if p := c.Status.Socket; p != "" && (!filepath.IsAbs(p) || len(p) > 107) {
+		bad("status.socket", "must be an absolute path of at most 107 bytes (or \"\" for none), got %s", printable(p))
+	}
 	if c.TLS.CAFile != "" {
 		if err := checkCAFile(c.TLS.CAFile); err != nil {
 			bad("tls.ca_file", "%v", err)
@@ -455,6 +489,7 @@ const (
 	maxQueueSamples    = 1_000_000
 	maxQueueBytes      = 4 << 30
 	maxOutputBytes     = 1 << 30
+	maxSpoolBytes      = 64 << 30
 )
 
 type bound struct {
@@ -478,6 +513,7 @@ func (c *Config) bounds() []bound {
 		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds, maxTimeoutSeconds, "an hour"},
 		{"reporter.queue_max_samples", c.Reporter.QueueMaxSamples, maxQueueSamples, "a million"},
 		{"reporter.queue_max_bytes", c.Reporter.QueueMaxBytes, maxQueueBytes, "4 GiB"},
+		{"spool.max_bytes", c.Spool.MaxBytes, maxSpoolBytes, "64 GiB"},
 	}
 }
 

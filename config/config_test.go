@@ -427,3 +427,26 @@ func TestCheckSourceName(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+func TestSpoolAndStatusKeys(t *testing.T) {
+	const head = "server_url = \"ws://h/s\"\ntoken = \"t\"\n"
+	cfg, err := Parse([]byte(head), fixedHost("h"))
+	if err != nil || cfg.Spool.Dir != DefaultSpoolDir || cfg.Spool.MaxBytes != 256<<20 || cfg.Status.Socket != DefaultStatusSocket {
+		t.Fatalf("defaults: %+v %+v %v", cfg.Spool, cfg.Status, err)
+	}
+	cfg, err = Parse([]byte(head+"[spool]\ndir = \"\"\n[status]\nsocket = \"\"\n"), fixedHost("h"))
+	if err != nil || cfg.Spool.Dir != "" || cfg.Status.Socket != "" {
+		t.Fatalf("off: %+v %v", cfg, err)
+	}
+	for body, want := range map[string]string{
+		head + "[spool]\ndir = \"relative/spool\"\n":                        "line 4: spool.dir: must be an absolute path",
+		head + "[spool]\nmax_bytes = 0\n":                                   "spool.max_bytes",
+		head + "[spool]\nmax_bytes = 99999999999999\n":                      "spool.max_bytes",
+		head + "[status]\nsocket = \"s.sock\"\n":                            "status.socket",
+		head + "[status]\nsocket = \"/" + strings.Repeat("x", 120) + "\"\n": "at most 107 bytes",
+	} {
+		if _, err := Parse([]byte(body), fixedHost("h")); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}

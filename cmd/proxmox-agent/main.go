@@ -192,7 +192,22 @@ func checkConfig(f flags, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "config ok: %s (host_id=%s topic=%s server=%s)\n", path, cfg.HostID, cfg.Topic, cfg.RedactedURL())
 	fmt.Fprintf(stdout, "sources: %s\n", switches(cfg.Sources))
+	fmt.Fprintf(stdout, "spool: %s\nstatus socket: %s\n", spoolLine(cfg.Spool), orOff(cfg.Status.Socket))
 	return 0
+}
+
+func spoolLine(s config.Spool) string {
+	if s.Dir == "" {
+		return "off (memory-only queue)"
+	}
+	return fmt.Sprintf("%s (at most %d MiB)", s.Dir, s.MaxBytes>>20)
+}
+
+func orOff(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
 }
 
 // switches renders [sources] as "host=on … cluster=off" in cadence order.

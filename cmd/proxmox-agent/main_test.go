@@ -19,7 +19,10 @@ import (
 // that need a real process (signals, systemd notify).
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-const goodConfig = "server_url = \"ws://127.0.0.1:9/socket/websocket\"\ntoken = \"secret-token\"\nhost_id = \"t1\"\n"
+// goodConfig turns the spool and the status socket off: their packaged
+// paths are the machine's, not a test's.
+const goodConfig = "server_url = \"ws://127.0.0.1:9/socket/websocket\"\ntoken = \"secret-token\"\nhost_id = \"t1\"\n" +
+	"[spool]\ndir = \"\"\n[status]\nsocket = \"\"\n"
 
 func TestCheckConfig(t *testing.T) {
 	cases := []struct {
@@ -29,7 +32,7 @@ func TestCheckConfig(t *testing.T) {
 		contains []string
 	}{
 		{"good", goodConfig, 0, []string{"config ok", "host_id=t1"}},
-		{"typo key", goodConfig + "[intervals]\nfast_second = 5\n", 1, []string{"line 5", "intervals.fast_second"}},
+		{"typo key", goodConfig + "[intervals]\nfast_second = 5\n", 1, []string{"line 9", "intervals.fast_second"}},
 		{"bad url", "server_url = \"http://x/socket\"\ntoken = \"t\"\n", 1, []string{"line 1", "server_url"}},
 	}
 	for _, c := range cases {

@@ -30,15 +30,48 @@ type Config struct {
 	// DumpDir turns the diagnostic dump on into this directory; empty
 	// leaves it off.
 	DumpDir string
+	// SpoolDir is the spool; empty gives a fresh temporary directory (a
+	// test never touches the packaged /var/lib path), "-" a memory-only
+	// queue.
+	SpoolDir string
+	// StatusSocket is the status socket; empty gives one in a fresh
+	// temporary directory.
+	StatusSocket string
+}
+
+// fill resolves the temporary defaults of c.
+func (c *Config) fill(t testing.TB) {
+	if c.Token == "" {
+		c.Token = "tok"
+	}
+	switch c.SpoolDir {
+	case "":
+		c.SpoolDir = filepath.Join(t.TempDir(), "spool")
+	case "-":
+		c.SpoolDir = ""
+	}
+	if c.StatusSocket == "" {
+		// Short: a Unix socket path is limited to 107 bytes and test temp
+		// dirs are long.
+		dir, err := os.MkdirTemp("", "pa")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		c.StatusSocket = filepath.Join(dir, "s.sock")
+	}
 }
 
 // WriteConfig writes a config for c into a fresh temporary directory and
 // returns its path.
 func WriteConfig(t testing.TB, c Config) string {
 	t.Helper()
-	if c.Token == "" {
-		c.Token = "tok"
-	}
+	c.fill(t)
+	return writeFilled(t, c)
+}
+
+func writeFilled(t testing.TB, c Config) string {
+	t.Helper()
 	body := fmt.Sprintf(`server_url = %q
 token = %q
 host_id = "test"
@@ -52,7 +85,11 @@ slow_seconds = 3600
 root = %q
 [reporter]
 reply_timeout_seconds = 1
-`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"))
+[spool]
+dir = %q
+[status]
+socket = %q
+`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"), c.SpoolDir, c.StatusSocket)
 	if c.DumpDir != "" {
 		body += fmt.Sprintf("[debug]\ndump_dir = %q\n", c.DumpDir)
 	}
@@ -84,8 +121,11 @@ type Options struct {
 // Agent is a running agent process started by StartAgent. It is killed, if
 // still running, when the test ends.
 type Agent struct {
-	// DumpDir is Options.Config.DumpDir when StartAgent wrote the config.
-	DumpDir string
+	// DumpDir, SpoolDir and StatusSocket are the config's when StartAgent
+	// wrote it.
+	DumpDir      string
+	SpoolDir     string
+	StatusSocket string
 
 	t      testing.TB
 	cmd    *exec.Cmd
@@ -112,8 +152,9 @@ func StartAgent(t testing.TB, o Options) *Agent {
 	a := &Agent{t: t, exited: make(chan struct{}), logEOF: make(chan struct{}), newLine: make(chan struct{}, 1)}
 	args := o.Args
 	if len(args) == 0 {
-		args = []string{"run", "--config", WriteConfig(t, o.Config)}
-		a.DumpDir = o.Config.DumpDir
+		o.Config.fill(t)
+		args = []string{"run", "--config", writeFilled(t, o.Config)}
+		a.DumpDir, a.SpoolDir, a.StatusSocket = o.Config.DumpDir, o.Config.SpoolDir, o.Config.StatusSocket
 	}
 	a.cmd = exec.Command(bin, args...)
 	fakebin := filepath.Join(ModuleRoot(t), "testdata", "fakebin")
