@@ -18,6 +18,7 @@ check "binary in /usr/bin, 0755"            has '^-rwxr-xr-x root/root .* \./usr
 check "example config 0600"                 has '^-rw------- root/root .* \./etc/proxmox-agent/agent\.toml$'
 check "systemd unit"                        has '^-rw-r--r-- root/root .* \./lib/systemd/system/proxmox-agent\.service$'
 check "logrotate snippet"                   has '^-rw-r--r-- root/root .* \./etc/logrotate\.d/proxmox-agent$'
+check "spool dir owned by the package, 0700" has '^drwx------ root/root .* \./var/lib/proxmox-agent/spool/$'
 ctl=$(mktemp -d); x=$(mktemp -d); trap 'rm -rf "$ctl" "$x"' EXIT
 dpkg-deb -e "$deb" "$ctl"; dpkg-deb -x "$deb" "$x"
 check "config is a conffile"                grep -qx /etc/proxmox-agent/agent.toml "$ctl/conffiles"
@@ -30,7 +31,7 @@ check "binary version = package version"    grep -qx "proxmox-agent $version" <(
 check "example config stays idle (no server_url)" sh -c "! '$x/usr/bin/proxmox-agent' check-config --config '$x/etc/proxmox-agent/agent.toml' 2>&1 | tee /dev/stderr | grep -q 'config ok'"
 unit="$x/lib/systemd/system/proxmox-agent.service"
 check "unit: Type=notify, watchdog, restart" sh -c "grep -qx 'Type=notify' '$unit' && grep -q '^WatchdogSec=' '$unit' && grep -qx 'Restart=on-failure' '$unit'"
-for k in ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes ProtectKernelTunables=yes ProtectKernelModules=yes ProtectKernelLogs=yes RestrictSUIDSGID=yes 'ReadWritePaths=-/var/log/proxmox-agent'; do
+for k in StateDirectory=proxmox-agent RuntimeDirectory=proxmox-agent RuntimeDirectoryMode=0700 ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes ProtectKernelTunables=yes ProtectKernelModules=yes ProtectKernelLogs=yes RestrictSUIDSGID=yes 'ReadWritePaths=-/var/log/proxmox-agent'; do
   check "unit: $k" grep -qx "$k" "$unit"
 done
 if command -v systemd-analyze >/dev/null; then
