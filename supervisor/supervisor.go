@@ -221,7 +221,7 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		}
 		pid, err := ctx.SpawnNamed(collector.Props(collector.Options{
 			Kind: kind, Interval: interval, Sources: sources,
-			Reporter: rep, Counters: t.Stats.Collectors[kind], Log: log,
+			Reporter: rep, Counters: t.Stats.Collectors[kind], Health: t.Stats.Health[kind], Log: log,
 		}), "collector-"+kind)
 		if err != nil {
 			return fmt.Errorf("spawn collector %s: %w", kind, err)

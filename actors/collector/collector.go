@@ -26,7 +26,9 @@ type Options struct {
 	// Reporter receives each *messages.Sample.
 	Reporter *actor.PID
 	Counters *collect.Counters
-	Log      *slog.Logger
+	// Health records each round for status; nil records nothing.
+	Health *collect.Health
+	Log    *slog.Logger
 	// Now stamps collected_at (tests fix it).
 	Now func() time.Time
 }
@@ -55,6 +57,7 @@ type tick struct{ owner *collector }
 // roundDone carries a finished round back to the actor.
 type roundDone struct {
 	owner *collector
+	at    time.Time // when the round started
 	collect.Result
 }
 
@@ -102,6 +105,9 @@ func (c *collector) Receive(ctx actor.Context) {
 		// in between, and each finish would re-arm the warning.
 		c.running = false
 		c.logHealth(m.Errs)
+		if c.o.Health != nil {
+			c.o.Health.Record(m.at, time.Now(), m.Errs)
+		}
 		if len(m.Panics) > 0 {
 			// The sample went out with error entries; now let the supervisor
 			// see the fault, count it and restart this collector.
@@ -139,7 +145,7 @@ func (c *collector) startRound(ctx actor.Context) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	at := c.o.Now()
 	go func() {
-		root.Send(self, &roundDone{owner: c, Result: c.round.Run(at)})
+		root.Send(self, &roundDone{owner: c, at: at, Result: c.round.Run(at)})
 	}()
 }
 

@@ -53,13 +53,16 @@ type Stats struct {
 	// GuestsSource is the path ("pmxcfs" or "pvesh") that produced the
 	// last guests sample; empty before the first.
 	GuestsSource atomic.Pointer[string]
+	// Health is each cadence's last round and sources, for status.
+	Health map[string]*Health
 }
 
 // NewStats returns zeroed stats with a counter set for every cadence.
 func NewStats() *Stats {
-	s := &Stats{Started: time.Now(), Collectors: map[string]*Counters{}}
+	s := &Stats{Started: time.Now(), Collectors: map[string]*Counters{}, Health: map[string]*Health{}}
 	for _, k := range messages.Kinds {
 		s.Collectors[k] = &Counters{}
+		s.Health[k] = &Health{}
 	}
 	return s
 }
