@@ -1,0 +1,96 @@
+package status
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sockPath(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "s.sock")
+}
+
+func TestServeFetchRoundTrip(t *testing.T) {
+	path := sockPath(t)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	want := Doc{Version: "1.2.3", PID: 42, StartedAt: now, Server: "wss://h/s?token=REDACTED", Joined: true, Connected: true,
+		Queue:    Queue{Spool: "/var/lib/x/spool.db", Depth: 3, Bytes: 9000, Poisoned: 1},
+		Cadences: []Cadence{{Kind: "fast", Interval: 30 * time.Second, Rounds: 7}},
+		Sources:  []Source{{Cadence: "fast", Name: "host", LastOK: now}}}
+	s, err := Serve(path, func() Doc { return want })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %o", st.Mode().Perm())
+	}
+	got, err := Fetch(path, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != "1.2.3" || got.Queue.Poisoned != 1 || len(got.Cadences) != 1 || !got.Sources[0].LastOK.Equal(now) {
+		t.Fatalf("%+v", got)
+	}
+	s.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Error("socket left behind")
+	}
+	if _, err := Fetch(path, time.Second); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+// A socket left by a killed agent is replaced; any other file is not.
+func TestServeReplacesOnlyStaleSockets(t *testing.T) {
+	path := sockPath(t)
+	ln, _ := net.Listen("unix", path)
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // a stale socket file stays
+	s, err := Serve(path, func() Doc { return Doc{} })
+	if err != nil {
+		t.Fatalf("stale socket: %v", err)
+	}
+	s.Close()
+	os.WriteFile(path, []byte("keep me"), 0o600)
+	if _, err := Serve(path, func() Doc { return Doc{} }); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("regular file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep me" {
+		t.Fatal("a regular file was replaced")
+	}
+}
+
+func TestRender(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	d := Doc{Version: "1.2.3", PID: 42, StartedAt: now.Add(-2 * time.Hour), Server: "wss://h/s", Connected: false, Since: now.Add(-90 * time.Second),
+		LastError: "dial tcp: connection refused",
+		Queue:     Queue{Spool: "/s/spool.db", Fallback: true, Depth: 12, Bytes: 3 << 20, Oldest: now.Add(-5 * time.Minute), Dropped: 2, Poisoned: 1},
+		Cadences:  []Cadence{{Kind: "fast", Interval: 30 * time.Second, Rounds: 240, Skipped: 1, LastRound: now.Add(-10 * time.Second), LastDuration: 120 * time.Millisecond}},
+		Sources: []Source{{Cadence: "fast", Name: "zfs_pools", LastOK: now.Add(-time.Hour), LastError: "zpool status: timed out after 10s\nmore", LastErrorAt: now.Add(-10 * time.Second)},
+			{Cadence: "slow", Name: "disks"}}}
+	var b bytes.Buffer
+	if err := Render(&b, d, now); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"session     disconnected for 2m0s", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1",
+		"fast     30s       240     1        10s ago", "120ms",
+		"zfs_pools  fast     1h0m0s ago  10s ago: zpool status: timed out after 10s\n", "disks      slow     never       -",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
