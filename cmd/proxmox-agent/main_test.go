@@ -250,3 +250,13 @@ func TestHelp(t *testing.T) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// once --source with a name that is not a source is a usage error: exit 2,
+// and the message lists the names an operator can use.
+func TestOnceUnknownSource(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"once", "--source", "zpools", "--config", testkit.WriteRawConfig(t, goodConfig)}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "zpools") || !strings.Contains(errb.String(), "zfs_pools") || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
