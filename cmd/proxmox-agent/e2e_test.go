@@ -61,3 +61,22 @@ func TestE2ERefusedJoins(t *testing.T) {
 		t.Error("samples accepted without a join")
 	}
 }
+
+// SIGTERM at the very start, before the agent has done anything: never a
+// hang, never exit 1. The handler is installed before the config is read,
+// so only a signal that lands while the Go runtime itself is starting kills
+// the process (-1 here; systemd counts death by SIGTERM as a clean stop).
+func TestSIGTERMAtStart(t *testing.T) {
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	codes := map[int]int{}
+	for i := 0; i < 10; i++ {
+		a := testkit.StartAgent(t, testkit.Options{Config: testkit.Config{URL: s.URL()}})
+		a.Signal(syscall.SIGTERM)
+		code := a.Wait(10 * time.Second)
+		codes[code]++
+		if code != 0 && code != -1 {
+			t.Fatalf("exit %d after an early SIGTERM; log:\n%s", code, a.Log())
+		}
+	}
+	t.Logf("exit codes over 10 early SIGTERMs: %v (-1: died of the signal before main)", codes)
+}
