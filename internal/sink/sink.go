@@ -359,14 +359,18 @@ func (s *Server) channelMessage(st *connState, f phoenix.Frame) bool {
 	if s.Faults.ErrorReply {
 		status = "error"
 	}
-	// The reply goes out from its own goroutine so that ReplyDelay holds up
-	// only this reply, not the frames behind it.
+	// Without a delay the reply goes out at once, in order: Phoenix sends a
+	// channel's replies before the phx_error of its crash, and a client may
+	// rely on that to tell which push the channel died on. With one, it goes
+	// out from its own goroutine so that the delay holds up only this reply.
+	if s.Faults.ReplyDelay <= 0 {
+		st.send(reply(f, status, map[string]any{}))
+		return true
+	}
 	st.replies.Add(1)
 	go func() {
 		defer st.replies.Done()
-		if s.Faults.ReplyDelay > 0 {
-			time.Sleep(s.Faults.ReplyDelay)
-		}
+		time.Sleep(s.Faults.ReplyDelay)
 		st.send(reply(f, status, map[string]any{}))
 	}()
 	return true
