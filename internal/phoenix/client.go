@@ -123,6 +123,20 @@ func New(o Options) (*Client, error) {
 		q.Set("vsn", "2.0.0")
 	}
 	u.RawQuery = q.Encode()
+	o.setDefaults()
+	c := &Client{o: o, url: u.String(), done: make(chan struct{})}
+	// No Origin header is ever set: Phoenix checks origin only when present.
+	c.dialer = &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: o.HandshakeTimeout,
+		TLSClientConfig:  o.TLS,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// setDefaults fills in the zero fields with the defaults of PROTOCOL.md.
+func (o *Options) setDefaults() {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 30 * time.Second
 	}
@@ -156,15 +170,6 @@ func New(o Options) (*Client, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{o: o, url: u.String(), done: make(chan struct{})}
-	// No Origin header is ever set: Phoenix checks origin only when present.
-	c.dialer = &websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
-		HandshakeTimeout: o.HandshakeTimeout,
-		TLSClientConfig:  o.TLS,
-	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	return c, nil
 }
 
 // Start runs the connect/join loop until Close.
