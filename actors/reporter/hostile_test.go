@@ -163,7 +163,11 @@ func TestGarbageRefKeepsLogsBounded(t *testing.T) {
 			if len(st.LastError) > 256 {
 				t.Errorf("last error is %d bytes", len(st.LastError))
 			}
-			if lines > 4 || n > 4<<10 {
+			// Four lines (connected, joined, connection lost, and the one
+			// error) whatever the number of reconnects; a loaded machine may
+			// let the probe push out and time out before the garbage comes,
+			// which adds a delivery, its recovery line and one more loss.
+			if lines > 8 || n > 8<<10 {
 				t.Errorf("%d log lines, %d bytes:\n%.4000s", lines, n, text)
 			}
 		})
