@@ -47,9 +47,12 @@ type Status struct {
 	QueueDepth int
 	QueueBytes int
 	Dropped    uint64
-	Pushed     uint64
-	Acked      uint64
-	LastError  string
+	// Poisoned counts samples set aside because the server failed on each
+	// of their delivery attempts.
+	Poisoned  uint64
+	Pushed    uint64
+	Acked     uint64
+	LastError string
 }
 
 // Ping asks an actor to answer *Pong from its mailbox: the supervisor's

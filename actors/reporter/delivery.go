@@ -38,18 +38,42 @@ type Stats struct {
 	Dropped uint64 // items lost to overflow
 	Pushed  uint64 // pushes sent, resends included
 	Acked   uint64 // items delivered
+	// Poisoned counts items set aside after MaxFailures failed attempts.
+	Poisoned uint64
+}
+
+// MaxFailures is how many times an item may be the oldest push in flight
+// when its channel or connection fails before it is set aside. A server
+// whose channel crashes on one payload fails every time that payload is
+// the oldest in flight; without a limit it would be resent first after
+// every rejoin, forever, and nothing behind it would get through.
+const MaxFailures = 3
+
+// wireKey names a push: refs restart with every connection, so a ref alone
+// could match a push of an older connection.
+type wireKey struct {
+	gen uint64
+	ref string
 }
 
 // Delivery decides what is sent and when a sample counts as delivered; the
 // reporter actor only carries its decisions to the connection and back.
 //
 // A push is delivered when the server replies ok. Whether the server replies
-// at all is learnt from the first push, which goes out alone: a reply within
-// the reply timeout means acks (from then on unacked pushes are kept and
-// resent after a reconnect: at least once); none means a {:noreply} channel,
-// where a push counts as delivered once written. An error reply is dropped,
-// not retried ("unmatched topic" excepted: that is a lost join, and the push
-// is resent after the rejoin).
+// at all is learnt anew after every lost channel or connection, from the
+// first push, which goes out alone: a reply within the reply timeout means
+// acks (unacked pushes are kept and resent after a reconnect: at least
+// once); none means a {:noreply} channel, where a push counts as delivered
+// once written. The mode is relearnt on evidence: a server that acked and
+// then leaves a push unanswered for the reply timeout is taken as not
+// replying (its written pushes count as delivered), and a reply, even a late
+// one, turns acks back on. A push waiting for its reply is never sent again
+// on the same connection. An error reply is dropped, not retried
+// ("unmatched topic" excepted: that is a lost join, and the push is resent
+// after the rejoin).
+//
+// When a channel or connection fails, the oldest push in flight is charged
+// a failed attempt; after MaxFailures it is set aside as poisoned.
 //
 // Items are resent in queue order, so a sample put back in line goes out
 // before anything newer that was never sent.
@@ -58,17 +82,18 @@ type Delivery struct {
 	window  int
 	timeout time.Duration
 
-	mode          ackMode
-	byRef         map[string]*Item
-	inflight      int
-	pushed, acked uint64
+	mode                    ackMode
+	gen                     uint64 // connection of the latest push; mode is about it
+	byRef                   map[wireKey]*Item
+	inflight                int
+	pushed, acked, poisoned uint64
 }
 
 // NewDelivery delivers the items of q with at most window pushes in flight
 // once the server's ack mode is known; replyTimeout is how long a push may go
 // unanswered before the server is taken not to reply.
 func NewDelivery(q *Queue, window int, replyTimeout time.Duration) *Delivery {
-	return &Delivery{q: q, window: window, timeout: replyTimeout, byRef: map[string]*Item{}}
+	return &Delivery{q: q, window: window, timeout: replyTimeout, byRef: map[wireKey]*Item{}}
 }
 
 // Add queues it and returns how many older items overflow dropped.
@@ -104,17 +129,22 @@ func (d *Delivery) Next() *Item {
 
 // Sent records that it went out as push ref on connection generation gen.
 func (d *Delivery) Sent(it *Item, ref string, gen uint64, now time.Time) {
-	it.Ref, it.Gen, it.SentAt = ref, gen, now
-	d.byRef[ref] = it
+	it.Ref, it.Gen, it.SentAt, it.written = ref, gen, now, false
+	d.gen = gen
+	d.byRef[wireKey{gen, ref}] = it
 	d.inflight++
 	d.pushed++
 }
 
 // Written is told that push ref reached the socket, and reports whether
-// that delivered it: only against a server known not to reply.
+// that delivered it: only against a server taken not to reply.
 func (d *Delivery) Written(ref string, gen uint64) bool {
 	it := d.onWire(ref, gen)
-	if it == nil || d.mode != acksNo {
+	if it == nil {
+		return false
+	}
+	it.written = true
+	if d.mode != acksNo {
 		return false
 	}
 	d.deliver(it)
@@ -124,13 +154,19 @@ func (d *Delivery) Written(ref string, gen uint64) bool {
 // Replied settles push ref with the server's reply status and response. It
 // returns the item (nil if Ignored), the outcome, and whether this reply is
 // what showed that the server acknowledges pushes.
+// A reply on the current connection is evidence of acks even when its push
+// was already settled (a late ack after the push counted as delivered once
+// written).
 func (d *Delivery) Replied(ref string, gen uint64, status, response string) (*Item, Outcome, bool) {
+	learnt := false
+	if gen == d.gen {
+		learnt = d.mode != acksYes
+		d.mode = acksYes
+	}
 	it := d.onWire(ref, gen)
 	if it == nil {
-		return nil, Ignored, false
+		return nil, Ignored, learnt
 	}
-	learnt := d.mode != acksYes
-	d.mode = acksYes
 	if status == "ok" {
 		d.deliver(it)
 		return it, Delivered, learnt
@@ -143,57 +179,79 @@ func (d *Delivery) Replied(ref string, gen uint64, status, response string) (*It
 	return it, Refused, learnt
 }
 
-// Expire settles pushes left without a reply at now, and reports whether
-// that showed the server does not reply. While the ack mode is unknown, the
-// first push unanswered for the reply timeout means a {:noreply} server and
-// counts as delivered; with acks, a push unanswered for twice the timeout is
-// put back in line (at least once).
+// Expire reports whether, at now, a push has gone unanswered for the reply
+// timeout while replies were expected (the mode unknown, or acks): then the
+// server is taken not to reply, and every push in flight that was written
+// counts as delivered; the rest will be when written. Nothing is put back in
+// line: resending on the same connection a push that is waiting for its
+// reply only doubles the load on a slow server.
 func (d *Delivery) Expire(now time.Time) bool {
-	var late []*Item
+	if d.mode == acksNo || !d.overdue(now) {
+		return false
+	}
+	d.mode = acksNo
+	var written []*Item
 	d.q.Each(func(it *Item) bool {
-		if it.Sent() && now.Sub(it.SentAt) > d.timeout {
-			late = append(late, it)
+		if it.Sent() && it.written {
+			written = append(written, it)
 		}
 		return true
 	})
-	learnt := false
-	for _, it := range late {
-		switch d.mode {
-		case acksUnknown:
-			d.mode, learnt = acksNo, true
-			d.deliver(it)
-		case acksYes:
-			if now.Sub(it.SentAt) > 2*d.timeout {
-				d.forget(it)
-			}
-		}
+	for _, it := range written {
+		d.deliver(it)
 	}
-	return learnt
+	return true
+}
+
+func (d *Delivery) overdue(now time.Time) bool {
+	late := false
+	d.q.Each(func(it *Item) bool {
+		late = it.Sent() && now.Sub(it.SentAt) > d.timeout
+		return !late
+	})
+	return late
 }
 
 // Lost puts every push in flight back in line, to be resent in order after
-// the next join: its reply, if any, went with the connection.
-func (d *Delivery) Lost() {
-	// Walk the queue rather than byRef: refs restart with each connection,
-	// so byRef alone could miss an item whose ref a newer push reused.
+// the next join: its reply, if any, went with the connection. The oldest
+// push in flight is charged the failure, and is returned among the poisoned
+// once it has failed MaxFailures times: it is dropped. The ack mode is
+// relearnt on the next connection or join.
+func (d *Delivery) Lost() (poisoned []*Item) {
+	// Until the next push, no connection is current: a straggling reply
+	// from the lost one says nothing about the next.
+	d.mode, d.gen = acksUnknown, 0
+	charged := false
+	// Walk the queue rather than byRef: it finds the oldest push, and refs
+	// restart with each connection.
 	d.q.Each(func(it *Item) bool {
+		if it.Sent() && !charged {
+			charged = true
+			it.failures++
+			if it.failures >= MaxFailures {
+				poisoned = append(poisoned, it)
+			}
+		}
 		d.forget(it)
 		return true
 	})
+	for _, it := range poisoned {
+		d.poisoned++
+		d.q.Done(it)
+	}
+	return poisoned
 }
 
 // Stats returns the counters for the reporter's status.
 func (d *Delivery) Stats() Stats {
-	return Stats{Queued: d.q.Len(), Bytes: d.q.Bytes(), Dropped: d.q.Dropped(), Pushed: d.pushed, Acked: d.acked}
+	return Stats{Queued: d.q.Len(), Bytes: d.q.Bytes(), Dropped: d.q.Dropped(), Pushed: d.pushed,
+		Acked: d.acked, Poisoned: d.poisoned}
 }
 
 // onWire is the item on the wire as push ref of generation gen, if any:
 // a reply from an older connection must not settle a newer push.
 func (d *Delivery) onWire(ref string, gen uint64) *Item {
-	if it := d.byRef[ref]; it != nil && it.Gen == gen {
-		return it
-	}
-	return nil
+	return d.byRef[wireKey{gen, ref}]
 }
 
 func (d *Delivery) deliver(it *Item) {
@@ -206,7 +264,7 @@ func (d *Delivery) deliver(it *Item) {
 // next chance.
 func (d *Delivery) forget(it *Item) {
 	if it.Sent() {
-		delete(d.byRef, it.Ref)
+		delete(d.byRef, wireKey{it.Gen, it.Ref})
 		d.inflight--
 		it.Ref = ""
 	}

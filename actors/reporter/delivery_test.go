@@ -106,8 +106,12 @@ func TestDeliveryLearnsAckMode(t *testing.T) {
 			return learnt && out == Requeued
 		}, true, acksYes, []string{"0", "1", "2", "3", "4"}, 0, []string{"0", "1", "2"}},
 		{"no reply for the timeout: noreply, delivered", func(w *wire) bool {
+			w.d.Written(w.ref("0"), 1)
 			return w.d.Expire(t0.Add(replyTimeout + time.Nanosecond))
 		}, true, acksNo, []string{"1", "2", "3", "4"}, 1, []string{"1", "2", "3"}},
+		{"no reply but not yet written: noreply, still in flight", func(w *wire) bool {
+			return w.d.Expire(t0.Add(replyTimeout + time.Nanosecond))
+		}, true, acksNo, []string{"0", "1", "2", "3", "4"}, 0, []string{"1", "2"}},
 		{"not yet the timeout: still unknown", func(w *wire) bool {
 			return w.d.Expire(t0.Add(replyTimeout))
 		}, false, acksUnknown, []string{"0", "1", "2", "3", "4"}, 0, nil},
@@ -171,8 +175,9 @@ func TestDeliveryWindow(t *testing.T) {
 }
 
 // A lost connection puts every push in flight back in line, and they go
-// out again in queue order, ahead of anything never sent; replies from the
-// old connection settle nothing.
+// out again in queue order, ahead of anything never sent, the oldest alone
+// first while the new connection's ack mode is learnt; replies from the old
+// connection settle nothing.
 func TestDeliveryConnectionLost(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -181,9 +186,9 @@ func TestDeliveryConnectionLost(t *testing.T) {
 		wantResent []string
 		wantQueued []string
 	}{
-		{"acks: unacked resent in order", acksYes, []string{"1"}, []string{"0", "2", "3"}, []string{"0", "2", "3", "4", "5"}},
-		{"acks: nothing settled", acksYes, nil, []string{"0", "1", "2"}, []string{"0", "1", "2", "3", "4", "5"}},
-		{"noreply: unwritten resent in order", acksNo, []string{"2"}, []string{"0", "1", "3"}, []string{"0", "1", "3", "4", "5"}},
+		{"acks: unacked resent in order", acksYes, []string{"1"}, []string{"0"}, []string{"0", "2", "3", "4", "5"}},
+		{"acks: nothing settled", acksYes, nil, []string{"0"}, []string{"0", "1", "2", "3", "4", "5"}},
+		{"noreply: unwritten resent in order", acksNo, []string{"2"}, []string{"0"}, []string{"0", "1", "3", "4", "5"}},
 		{"unknown: the probe is resent", acksUnknown, nil, []string{"0"}, []string{"0", "1", "2", "3", "4", "5"}},
 	}
 	for _, c := range cases {
@@ -243,6 +248,7 @@ func TestDeliveryNoReplyServer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWire(100, 2, 3)
 			w.send(t0)
+			w.d.Written(w.ref("0"), 1)
 			if !w.d.Expire(t0.Add(replyTimeout + time.Nanosecond)) {
 				t.Fatal("noreply not learnt")
 			}
@@ -268,44 +274,112 @@ func TestDeliveryNoReplyServer(t *testing.T) {
 	}
 }
 
-// With acks, a push unanswered for twice the reply timeout goes back in
-// line; a reply to its first sending arrives too late to count, and only
-// the reply to the resend delivers it.
-func TestDeliveryLateAcks(t *testing.T) {
+// A server that acked and then leaves a push unanswered for the reply
+// timeout is taken not to reply: the written pushes in flight count as
+// delivered, an unwritten one when it is written, and nothing is sent
+// twice on the connection. A late ack turns acks back on.
+func TestDeliveryServerStopsAcking(t *testing.T) {
 	cases := []struct {
-		name       string
-		expireAt   time.Duration
-		wantResent []string
+		name        string
+		expireAt    time.Duration
+		wantLearnt  bool
+		wantQueued  []string
+		wantSentNow []string
 	}{
-		{"at twice the timeout: kept in flight", 2 * replyTimeout, nil},
-		{"past twice the timeout: resent", 2*replyTimeout + time.Nanosecond, []string{"0"}},
+		{"at the timeout: still waiting", replyTimeout, false, []string{"0", "2", "3"}, []string{"3"}},
+		{"past the timeout: taken not to reply", replyTimeout + time.Nanosecond, true, []string{"2", "3"}, []string{"3"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := newWire(100, 2, 2)
+			w := newWire(100, 3, 4)
 			w.d.mode = acksYes
-			w.send(t0)
+			checkKinds(t, "sent", w.send(t0), "0", "1", "2")
+			w.d.Written(w.ref("0"), 1)
+			w.d.Written(w.ref("1"), 1)
 			w.d.Replied(w.ref("1"), 1, "ok", `{}`)
 			first := w.ref("0")
-			if w.d.Expire(t0.Add(c.expireAt)) {
-				t.Error("Expire learnt a mode that was already known")
-			}
-			checkKinds(t, "resent", w.send(t0.Add(c.expireAt)), c.wantResent...)
-			if c.wantResent == nil {
+			check(t, "learnt", w.d.Expire(t0.Add(c.expireAt)), c.wantLearnt)
+			checkKinds(t, "queued", queued(w.d), c.wantQueued...)
+			checkKinds(t, "sent after expiry", w.send(t0.Add(c.expireAt)), c.wantSentNow...)
+			if !c.wantLearnt {
 				return
 			}
-			if _, out, _ := w.d.Replied(first, 1, "ok", `{}`); out != Ignored {
-				t.Errorf("late ack: %v, want Ignored", out)
+			check(t, "unwritten delivered once written", w.d.Written(w.ref("2"), 1), true)
+			_, out, learnt := w.d.Replied(first, 1, "ok", `{}`)
+			check(t, "late ack of a delivered push", out, Ignored)
+			check(t, "late ack relearns acks", learnt, true)
+			check(t, "written no longer delivers", w.d.Written(w.ref("3"), 1), false)
+			if _, out, _ := w.d.Replied(w.ref("3"), 1, "ok", `{}`); out != Delivered {
+				t.Errorf("ack after relearning: %v", out)
 			}
-			checkKinds(t, "queued after late ack", queued(w.d), "0")
-			if _, out, _ := w.d.Replied(w.ref("0"), 1, "ok", `{}`); out != Delivered {
-				t.Errorf("ack of the resend: %v, want Delivered", out)
-			}
-			checkKinds(t, "queued", queued(w.d))
-			check(t, "pushed", w.d.Stats().Pushed, 3)
-			check(t, "acked", w.d.Stats().Acked, 2)
+			check(t, "pushed", w.d.Stats().Pushed, 4)
+			check(t, "acked", w.d.Stats().Acked, 4)
 		})
 	}
+}
+
+// A late ack (after the reply timeout, while the mode is still acks)
+// completes its push.
+func TestDeliveryLateAckCompletesItsPush(t *testing.T) {
+	w := newWire(100, 2, 2)
+	w.d.mode = acksYes
+	w.send(t0)
+	if it, out, _ := w.d.Replied(w.ref("0"), 1, "ok", `{}`); out != Delivered || it.Kind != "0" {
+		t.Errorf("late ack: %v %v", it, out)
+	}
+	checkKinds(t, "queued", queued(w.d), "1")
+}
+
+// A server that stops replying after acking a few pushes gets each push
+// once: 12 samples, 12 pushes (the bug: 96 in 60 s).
+func TestDeliveryEachPushOnceWhenAcksStop(t *testing.T) {
+	w := newWire(100, 4, 12)
+	now := t0
+	acks := 3
+	for step := 0; step < 60 && len(queued(w.d)) > 0; step++ {
+		now = now.Add(time.Second)
+		for _, k := range w.send(now) {
+			ref := w.ref(k)
+			w.d.Written(ref, 1)
+			if acks > 0 {
+				acks--
+				w.d.Replied(ref, 1, "ok", `{}`)
+			}
+		}
+		w.d.Expire(now)
+	}
+	checkKinds(t, "queued", queued(w.d))
+	check(t, "pushed", w.d.Stats().Pushed, 12)
+}
+
+// The oldest push in flight is charged each lost channel or connection; at
+// MaxFailures it is set aside and the rest go on. Pushes behind it, and a
+// loss with nothing in flight, are not charged.
+func TestDeliveryPoisonIsSetAside(t *testing.T) {
+	w := newWire(100, 3, 4)
+	w.d.mode = acksYes
+	for i := 1; i <= MaxFailures; i++ {
+		sent := w.send(t0)
+		if sent[0] != "0" {
+			t.Fatalf("attempt %d sent %v, want the poison first", i, sent)
+		}
+		w.d.Written(w.ref("0"), w.gen)
+		poisoned := w.d.Lost()
+		w.gen, w.n = w.gen+1, 0
+		if (i == MaxFailures) != (len(poisoned) == 1) {
+			t.Fatalf("attempt %d: poisoned %v", i, poisoned)
+		}
+		if len(w.d.Lost()) != 0 {
+			t.Fatal("a loss with nothing in flight set something aside")
+		}
+	}
+	check(t, "poisoned", w.d.Stats().Poisoned, 1)
+	checkKinds(t, "queued", queued(w.d), "1", "2", "3")
+	w.d.q.Each(func(it *Item) bool {
+		check(t, "failures of "+it.Kind, it.Failures(), 0)
+		return true
+	})
+	checkKinds(t, "sent", w.send(t0), "1")
 }
 
 // Overflow drops the oldest items and counts them; a dropped push that was
@@ -370,9 +444,13 @@ func TestDeliveryLostAfterRefReuse(t *testing.T) {
 	}
 	w.gen, w.n = 2, 0 // reconnected; the loss is not handled yet
 	checkKinds(t, "new connection", w.send(t0), "3")
-	if it := w.d.byRef["1"]; it.Kind != "3" {
+	if it := w.d.byRef[wireKey{2, "1"}]; it.Kind != "3" {
 		t.Fatalf("ref 1 is %s; the test needs the new push to reuse it", it.Kind)
 	}
 	w.d.Lost()
-	checkKinds(t, "resent", w.send(t0), "0", "3")
+	if w.d.inflight != 0 || len(w.d.byRef) != 0 {
+		t.Errorf("in flight after loss: %d, byRef %v", w.d.inflight, w.d.byRef)
+	}
+	checkKinds(t, "back in line", queued(w.d), "0", "3")
+	checkKinds(t, "resent first", w.send(t0), "0")
 }

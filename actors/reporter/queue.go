@@ -9,11 +9,18 @@ type Item struct {
 	Body        []byte
 
 	// Set while the item is on the wire in connection generation Gen.
-	Ref    string
-	Gen    uint64
-	SentAt time.Time
-	done   bool
+	Ref     string
+	Gen     uint64
+	SentAt  time.Time
+	written bool // this sending reached the socket
+	// failures counts the channels and connections that failed while the
+	// item was the oldest push in flight (Delivery.Lost).
+	failures int
+	done     bool
 }
+
+// Failures is how many failed attempts the item was charged.
+func (it *Item) Failures() int { return it.failures }
 
 // Sent reports whether the item is in flight.
 func (it *Item) Sent() bool { return it.Ref != "" }

@@ -6,6 +6,7 @@
 package reporter
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -35,8 +36,11 @@ type Server struct {
 	ReplyTimeout time.Duration
 	CAFile       string
 	Insecure     bool
-	// Reconnect overrides the backoff schedule (tests).
-	Reconnect []time.Duration
+	// Reconnect and Rejoin override the backoff schedules, HealthyAfter how
+	// long a join must hold before they start over (tests).
+	Reconnect    []time.Duration
+	Rejoin       []time.Duration
+	HealthyAfter time.Duration
 }
 
 // Options configure the reporter.
@@ -67,11 +71,17 @@ func Props(o Options) *actor.Props {
 func newReporter(o Options) *reporter {
 	q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
 	r := &reporter{o: o, d: NewDelivery(q, o.Window, o.Server.ReplyTimeout)}
-	// Failures that repeat (a server down for hours) are logged once per
-	// interval, with a count of those suppressed.
-	r.drops.Every, r.dial.Every, r.errReplies.Every, r.refusals.Every = 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute
+	// Failures that repeat (a server down for hours, or one that fails
+	// every connection) are logged once, then as a reminder per interval
+	// with a count of those suppressed, then once when delivery recovers.
+	for _, t := range []*statelog.Tracker{&r.drops, &r.dial, &r.errReplies, &r.refusals, &r.lostConn, &r.left, &r.silent} {
+		t.Every = remindEvery
+	}
 	return r
 }
+
+// remindEvery is the gap between reminders of a condition that persists.
+const remindEvery = 10 * time.Minute
 
 // Client events, forwarded to the mailbox by handler.
 type (
@@ -124,8 +134,16 @@ type reporter struct {
 
 	connected, joined bool
 	last              string
+	// everJoined: the first connect and join are logged at Info, later ones
+	// at Debug, since a flapping server would repeat them every few seconds;
+	// the recovery line says when delivery works again.
+	everJoined bool
+	ackLogged  bool
 
 	drops, dial, errReplies, refusals statelog.Tracker
+	// lostConn: connections lost; left: channels lost; silent: the server
+	// stopped replying to pushes.
+	lostConn, left, silent statelog.Tracker
 }
 
 // Receive dispatches: lifecycle and requests here, connection events in
@@ -165,6 +183,7 @@ func (r *reporter) onClient(m any) {
 		r.onDisconnected(m.err)
 	case *evWritten:
 		if r.d.Written(m.ref, m.gen) {
+			r.healthy()
 			r.pump()
 		}
 	case *evReplied:
@@ -176,7 +195,8 @@ func (r *reporter) onClient(m any) {
 func (r *reporter) status() *messages.Status {
 	st := r.d.Stats()
 	return &messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: st.Queued,
-		QueueBytes: st.Bytes, Dropped: st.Dropped, Pushed: st.Pushed, Acked: st.Acked, LastError: r.last}
+		QueueBytes: st.Bytes, Dropped: st.Dropped, Poisoned: st.Poisoned, Pushed: st.Pushed, Acked: st.Acked,
+		LastError: r.last}
 }
 
 // onCheck runs the in-flight check and re-arms it; a check armed by the
@@ -191,15 +211,36 @@ func (r *reporter) onCheck(ctx actor.Context, m *evCheck) {
 
 func (r *reporter) onConnected() {
 	r.connected = true
-	r.dial.OK(nil)
-	r.o.Log.Info("connected", "server", config.RedactURL(r.o.Server.URL))
+	r.o.Log.Log(context.Background(), r.routine(), "connected", "server", config.RedactURL(r.o.Server.URL))
 }
 
 func (r *reporter) onJoined() {
 	r.joined = true
-	r.refusals.OK(nil)
-	r.o.Log.Info("joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
+	r.o.Log.Log(context.Background(), r.routine(), "joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
+	r.everJoined = true
 	r.pump()
+}
+
+// routine is the level of a connect or join: Info the first time only.
+func (r *reporter) routine() slog.Level {
+	if r.everJoined {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// healthy is a push delivered: whatever was failing has recovered. A
+// connect or join alone does not count, since a broken server accepts both
+// and fails right after; logging recovery on those would log every cycle.
+func (r *reporter) healthy() {
+	var failures uint64
+	count := func(n uint64) { failures += n }
+	for _, t := range []*statelog.Tracker{&r.dial, &r.refusals, &r.lostConn, &r.left} {
+		t.OK(count)
+	}
+	if failures > 0 {
+		r.o.Log.Info("delivering again", "failures", failures)
+	}
 }
 
 func (r *reporter) onJoinRefused(reason string) {
@@ -218,7 +259,9 @@ func (r *reporter) onDisconnected(err error) {
 		r.last = err.Error()
 	}
 	if wasConnected {
-		r.o.Log.Warn("connection lost; reconnecting", "err", err)
+		r.lostConn.Fail(time.Now(), func(suppressed uint64) {
+			r.o.Log.Warn("connection lost; reconnecting with backoff", "err", err, "losses_since_last_log", suppressed)
+		})
 		return
 	}
 	r.dialFailed(err)
@@ -257,6 +300,7 @@ func (r *reporter) start(ctx actor.Context) {
 		URL: s.URL, Token: s.Token, Topic: s.Topic,
 		JoinParams: map[string]string{"host_id": s.HostID, "agent_version": s.Version, "token": s.Token},
 		Heartbeat:  s.Heartbeat, ReplyTimeout: s.ReplyTimeout, TLS: tlsCfg, Reconnect: s.Reconnect,
+		Rejoin: s.Rejoin, HealthyAfter: s.HealthyAfter,
 		Handler: handler{root: ctx.ActorSystem().Root, pid: ctx.Self()}, Log: r.o.Log,
 	})
 	if err != nil {
@@ -321,13 +365,19 @@ func (r *reporter) pump() {
 func (r *reporter) replied(m *evReplied) {
 	it, outcome, learnt := r.d.Replied(m.ref, m.gen, m.reply.Status, string(m.reply.Response))
 	if learnt {
-		r.o.Log.Info("server acknowledges pushes: delivery is confirmed by reply")
+		// r.silent stays failing: a server that replies late flips between
+		// the modes, and each flip must not log anew.
+		if !r.ackLogged {
+			r.ackLogged = true
+			r.o.Log.Info("server acknowledges pushes: delivery is confirmed by reply")
+		}
 	}
 	switch outcome {
 	case Delivered:
 		r.errReplies.OK(nil)
+		r.healthy()
 	case Refused:
-		reason := string(m.reply.Response)
+		reason := phoenix.Quote(m.reply.Response)
 		r.last = "push " + it.Kind + " refused: " + reason
 		r.errReplies.Fail(time.Now(), func(suppressed uint64) {
 			r.o.Log.Warn("server replied error to a push; not retried", "event", payload.Event(it.Kind),
@@ -340,16 +390,26 @@ func (r *reporter) replied(m *evReplied) {
 // after the next join.
 func (r *reporter) lost(reason string) {
 	if r.joined && reason != "" {
-		r.o.Log.Warn("channel lost; will rejoin", "reason", reason)
+		r.left.Fail(time.Now(), func(suppressed uint64) {
+			r.o.Log.Warn("channel lost; will rejoin with backoff", "reason", reason, "losses_since_last_log", suppressed)
+		})
 	}
 	r.joined = false
-	r.d.Lost()
+	for _, it := range r.d.Lost() {
+		// Once per sample: it is gone after this line.
+		r.o.Log.Warn("sample set aside: the server failed on it every time", "kind", it.Kind,
+			"collected_at", dump.Timestamp(it.CollectedAt), "attempts", it.Failures())
+	}
 }
 
 // check settles pushes left without a reply, then sends what that let out.
 func (r *reporter) check() {
 	if r.d.Expire(time.Now()) {
-		r.o.Log.Info("server does not reply to pushes: a push counts as delivered once written")
+		r.silent.Fail(time.Now(), func(suppressed uint64) {
+			r.o.Log.Info("server does not reply to pushes: a push counts as delivered once written",
+				"times_since_last_log", suppressed)
+		})
+		r.healthy()
 	}
 	r.pump()
 }

@@ -31,6 +31,13 @@ func main() {
 	flag.IntVar(&f.CloseEvery, "close-every", 0, "close with -close-code after every N frames")
 	flag.IntVar(&f.CloseCode, "close-code", 1001, "close code for -close-every (1000, 1001, 1012, ...)")
 	flag.DurationVar(&f.IdleTimeout, "idle-timeout", 60*time.Second, "drop sockets idle this long (Cowboy: 60s)")
+	flag.StringVar(&f.PoisonContains, "poison", "", "crash the channel (phx_error) on a metric push whose payload contains this text")
+	flag.BoolVar(&f.PoisonDrops, "poison-drops", false, "with -poison: cut the TCP connection instead of phx_error")
+	flag.IntVar(&f.GarbageRefAfter, "garbage-ref-after", 0, "after N frames on each connection, send a frame whose ref is a huge JSON array")
+	flag.IntVar(&f.GarbageRefBytes, "garbage-ref-bytes", 4<<20, "size of the -garbage-ref-after frame")
+	flag.IntVar(&f.AckFirst, "ack-first", 0, "reply to the first N metric pushes only, then stop replying (0: reply to all)")
+	flag.BoolVar(&f.Flood, "flood", false, "after each join, send junk frames as fast as the client reads them")
+	flag.BoolVar(&f.NoUpgrade, "no-upgrade", false, "accept TCP connections but never answer the upgrade request")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -28,6 +28,7 @@ type AgentData struct {
 	QueueDepth    int               `json:"queue_depth"`
 	QueueBytes    int               `json:"queue_bytes"`
 	Dropped       uint64            `json:"dropped"`
+	Poisoned      uint64            `json:"poisoned"`
 	LastError     string            `json:"last_error,omitempty"`
 }
 
@@ -58,7 +59,7 @@ func (a *Agent) Collect(context.Context) (any, error) {
 			return d, nil
 		}
 		d.Connected, d.Joined = st.Connected, st.Joined
-		d.QueueDepth, d.QueueBytes, d.Dropped = st.QueueDepth, st.QueueBytes, st.Dropped
+		d.QueueDepth, d.QueueBytes, d.Dropped, d.Poisoned = st.QueueDepth, st.QueueBytes, st.Dropped, st.Poisoned
 		if st.LastError != "" {
 			d.LastError = st.LastError
 		}

@@ -53,8 +53,16 @@ type Options struct {
 	TLS              *tls.Config
 	Reconnect        []time.Duration
 	Rejoin           []time.Duration
+	// HealthyAfter is how long a join must hold, with no push acked, before
+	// the reconnect and rejoin backoffs start over (default 30 s). A
+	// successful upgrade or join alone proves nothing: a broken server
+	// accepts both and fails right after.
+	HealthyAfter time.Duration
 	// Jitter is applied to every reconnect delay (default Jitter).
-	Jitter    func(time.Duration) time.Duration
+	Jitter func(time.Duration) time.Duration
+	// ReadLimit caps one frame from the server (default 1 MiB). The server
+	// sends only replies, heartbeats and channel events, all tiny; the cap
+	// bounds what one hostile frame can make the client allocate.
 	ReadLimit int64
 	// OutQueue bounds frames waiting for the writer.
 	OutQueue int
@@ -115,6 +123,20 @@ func New(o Options) (*Client, error) {
 		q.Set("vsn", "2.0.0")
 	}
 	u.RawQuery = q.Encode()
+	o.setDefaults()
+	c := &Client{o: o, url: u.String(), done: make(chan struct{})}
+	// No Origin header is ever set: Phoenix checks origin only when present.
+	c.dialer = &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: o.HandshakeTimeout,
+		TLSClientConfig:  o.TLS,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// setDefaults fills in the zero fields with the defaults of PROTOCOL.md.
+func (o *Options) setDefaults() {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 30 * time.Second
 	}
@@ -136,8 +158,11 @@ func New(o Options) (*Client, error) {
 	if o.Jitter == nil {
 		o.Jitter = Jitter
 	}
+	if o.HealthyAfter <= 0 {
+		o.HealthyAfter = 30 * time.Second
+	}
 	if o.ReadLimit <= 0 {
-		o.ReadLimit = 8 << 20
+		o.ReadLimit = 1 << 20
 	}
 	if o.OutQueue <= 0 {
 		o.OutQueue = 256
@@ -145,15 +170,6 @@ func New(o Options) (*Client, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{o: o, url: u.String(), done: make(chan struct{})}
-	// No Origin header is ever set: Phoenix checks origin only when present.
-	c.dialer = &websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
-		HandshakeTimeout: o.HandshakeTimeout,
-		TLSClientConfig:  o.TLS,
-	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	return c, nil
 }
 
 // Start runs the connect/join loop until Close.
@@ -188,6 +204,9 @@ func (c *Client) redact(err error) error {
 
 // run is the connecting state. Every attempt takes a new generation, so the
 // handler can tell a late event of an old connection from the current one.
+// The backoff starts over only after a healthy connection, never after a
+// mere upgrade: a server that upgrades and then drops every connection
+// would otherwise be redialled every 10 ms.
 func (c *Client) run() {
 	defer close(c.done)
 	attempt := 0
@@ -211,9 +230,11 @@ func (c *Client) run() {
 			}
 			c.o.Handler.Disconnected(gen, derr)
 		} else {
-			attempt = 0
 			c.o.Handler.Connected(gen)
-			err = c.runSession(gen, conn)
+			healthy, err := c.runSession(gen, conn)
+			if healthy {
+				attempt = 0
+			}
 			c.o.Handler.Disconnected(gen, c.redact(err))
 			if c.ctx.Err() != nil {
 				return

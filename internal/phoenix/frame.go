@@ -57,7 +57,7 @@ var ErrMalformed = errors.New("malformed frame")
 func Decode(b []byte) (Frame, error) {
 	var arr []json.RawMessage
 	if err := json.Unmarshal(b, &arr); err != nil {
-		return Frame{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Frame{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if len(arr) != 5 {
 		return Frame{}, fmt.Errorf("%w: %d elements, want 5", ErrMalformed, len(arr))
@@ -83,7 +83,7 @@ func ref(raw json.RawMessage) (string, error) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("%w: ref %s is not a string or null", ErrMalformed, raw)
+		return "", fmt.Errorf("%w: ref %s is not a string or null", ErrMalformed, Quote(raw))
 	}
 	return s, nil
 }
@@ -98,14 +98,21 @@ type Reply struct {
 func ParseReply(p json.RawMessage) (Reply, error) {
 	var r Reply
 	if err := json.Unmarshal(p, &r); err != nil || r.Status == "" {
-		return Reply{}, fmt.Errorf("%w: reply payload %s", ErrMalformed, clip(p))
+		return Reply{}, fmt.Errorf("%w: reply payload %s", ErrMalformed, Quote(p))
 	}
 	return r, nil
 }
 
-func clip(b []byte) string {
-	if len(b) > 120 {
-		return string(b[:120]) + "…"
+// QuoteMax is how much of a peer's bytes an error or log line quotes.
+const QuoteMax = 64
+
+// Quote renders bytes the server chose (a ref, a reply, a reason) for an
+// error or a log line. The server controls their size and content, so they
+// are cut to QuoteMax bytes, otherwise a hostile frame makes every log line
+// megabytes long, and quoted, otherwise control characters forge lines.
+func Quote(b []byte) string {
+	if len(b) <= QuoteMax {
+		return fmt.Sprintf("%q", b)
 	}
-	return string(b)
+	return fmt.Sprintf("%q… (%d bytes)", b[:QuoteMax], len(b))
 }

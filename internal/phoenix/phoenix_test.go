@@ -209,16 +209,7 @@ func TestConnectURLJoinFrameAndPush(t *testing.T) {
 		t.Fatalf("push before join: %v", err)
 	}
 	conn := s.accept(t)
-	s.mu.Lock()
-	req := s.reqs[0]
-	s.mu.Unlock()
-	q := req.URL.Query()
-	if q.Get("token") != "s3cret" || q.Get("vsn") != "2.0.0" || q.Get("region") != "eu" {
-		t.Errorf("query %s", req.URL.RawQuery)
-	}
-	if req.Header.Get("Origin") != "" {
-		t.Errorf("Origin header sent: %q", req.Header.Get("Origin"))
-	}
+	checkUpgradeRequest(t, s)
 	f, raw := readFrame(t, conn)
 	if f.Event != EventJoin || f.Topic != "agent:h" || f.JoinRef == "" || f.JoinRef != f.Ref || !strings.Contains(raw, `{"host_id":"h"}`) {
 		t.Fatalf("join frame %s", raw)
@@ -239,6 +230,21 @@ func TestConnectURLJoinFrameAndPush(t *testing.T) {
 	replyOK(t, conn, p)
 	if r := rec.next(t, "replied"); r.ref != ref || r.status != "ok" {
 		t.Errorf("replied %+v", r)
+	}
+}
+
+// checkUpgradeRequest: token and vsn added to the user's query, no Origin.
+func checkUpgradeRequest(t *testing.T, s *script) {
+	t.Helper()
+	s.mu.Lock()
+	req := s.reqs[0]
+	s.mu.Unlock()
+	q := req.URL.Query()
+	if q.Get("token") != "s3cret" || q.Get("vsn") != "2.0.0" || q.Get("region") != "eu" {
+		t.Errorf("query %s", req.URL.RawQuery)
+	}
+	if req.Header.Get("Origin") != "" {
+		t.Errorf("Origin header sent: %q", req.Header.Get("Origin"))
 	}
 }
 

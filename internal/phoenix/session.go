@@ -48,29 +48,43 @@ type session struct {
 	gen uint64
 	ws  *websocket.Conn
 
-	out    chan out    // to the writer, the socket's only writer of data frames
-	frames chan []byte // from the reader
-	failed chan error  // from the reader or the writer when the socket breaks
+	out    chan out     // to the writer, the socket's only writer of data frames
+	in     chan inbound // from the reader: frames, then the error that ended it
+	failed chan error   // from the writer when the socket breaks
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
 	state   state
 	ref     uint64
 	joinRef string
+	pending pendingRefs // pushes awaiting a reply; guarded by Client.mu
 
-	joinAttempt int         // rejoin backoff step
-	hbPending   string      // ref of the heartbeat not yet answered
-	joinTimer   *time.Timer // armed only while joining
-	rejoinTimer *time.Timer // armed only while waitingToRejoin
-	heartbeat   *time.Ticker
+	joinAttempt  int         // rejoin backoff step
+	healthy      bool        // joined long enough, or a push acked: backoff starts over
+	hbPending    string      // ref of the heartbeat not yet answered
+	joinTimer    *time.Timer // armed only while joining
+	rejoinTimer  *time.Timer // armed only while waitingToRejoin
+	healthyTimer *time.Timer // armed only while joined and not yet healthy
+	heartbeat    *time.Ticker
 }
 
-// runSession runs one connection to its end and returns why it ended; nil
-// when the client was closed.
-func (c *Client) runSession(gen uint64, ws *websocket.Conn) error {
+// inbound is what the reader hands the loop. Frames and the read error share
+// one channel so that replies the server sent before it closed are handled
+// before the close is: a select over two channels could take the error first
+// and lose an ack that had already arrived.
+type inbound struct {
+	frame []byte
+	err   error
+}
+
+// runSession runs one connection to its end and returns why it ended (nil
+// when the client was closed), and whether the connection was healthy at
+// some point, which is what earns the next reconnect a fresh backoff.
+func (c *Client) runSession(gen uint64, ws *websocket.Conn) (healthy bool, err error) {
 	s := c.openSession(gen, ws)
 	defer c.closeSession(s)
-	return s.loop()
+	err = s.loop()
+	return s.healthy, err
 }
 
 // openSession publishes a session for Push and starts its reader and writer.
@@ -78,13 +92,15 @@ func (c *Client) openSession(gen uint64, ws *websocket.Conn) *session {
 	ws.SetReadLimit(c.o.ReadLimit)
 	s := &session{
 		c: c, gen: gen, ws: ws,
-		out:         make(chan out, c.o.OutQueue),
-		frames:      make(chan []byte, 64),
-		failed:      make(chan error, 2),
-		stop:        make(chan struct{}),
-		state:       connecting,
-		joinTimer:   stoppedTimer(),
-		rejoinTimer: stoppedTimer(),
+		out:          make(chan out, c.o.OutQueue),
+		in:           make(chan inbound, 64),
+		failed:       make(chan error, 1),
+		stop:         make(chan struct{}),
+		state:        connecting,
+		pending:      newPendingRefs(maxPending),
+		joinTimer:    stoppedTimer(),
+		rejoinTimer:  stoppedTimer(),
+		healthyTimer: stoppedTimer(),
 	}
 	c.mu.Lock()
 	c.sess = s
@@ -101,6 +117,7 @@ func (c *Client) openSession(gen uint64, ws *websocket.Conn) *session {
 func (c *Client) closeSession(s *session) {
 	s.joinTimer.Stop()
 	s.rejoinTimer.Stop()
+	s.healthyTimer.Stop()
 	close(s.stop)
 	_ = s.ws.Close()
 	s.wg.Wait()
@@ -128,14 +145,19 @@ func (s *session) loop() error {
 		case <-s.c.ctx.Done():
 			return s.onClose()
 		case err = <-s.failed:
-		case b := <-s.frames:
-			err = s.onFrame(b)
+		case in := <-s.in:
+			err = in.err
+			if err == nil {
+				err = s.onFrame(in.frame)
+			}
 		case <-s.heartbeat.C:
 			err = s.onHeartbeatTick()
 		case <-s.joinTimer.C:
 			s.onJoinTimeout()
 		case <-s.rejoinTimer.C:
 			err = s.join()
+		case <-s.healthyTimer.C:
+			s.markHealthy()
 		}
 		if err != nil {
 			return err
@@ -166,13 +188,16 @@ func (s *session) read() {
 	defer s.wg.Done()
 	for {
 		_, b, err := s.ws.ReadMessage()
+		in := inbound{frame: b}
 		if err != nil {
-			s.failed <- fmt.Errorf("read: %w", err)
-			return
+			in = inbound{err: fmt.Errorf("read: %w", err)}
 		}
 		select {
-		case s.frames <- b:
+		case s.in <- in:
 		case <-s.stop:
+			return
+		}
+		if err != nil {
 			return
 		}
 	}
@@ -220,6 +245,7 @@ func (s *session) push(event string, payload json.RawMessage) (string, uint64, e
 	}
 	select {
 	case s.out <- out{data: b, pushRef: ref}:
+		s.pending.add(ref)
 		return ref, s.gen, nil
 	default:
 		return "", 0, ErrBusy
@@ -243,6 +269,7 @@ func (s *session) join() error {
 func (s *session) waitToRejoin() {
 	s.setState(waitingToRejoin)
 	s.joinTimer.Stop()
+	s.healthyTimer.Stop()
 	s.rejoinTimer.Reset(Step(s.c.o.Rejoin, s.joinAttempt))
 	s.joinAttempt++
 }
@@ -279,15 +306,24 @@ func (s *session) onHeartbeatReply(f Frame) {
 func (s *session) onClose() error {
 	_ = s.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	select {
-	case <-s.failed:
-	case <-time.After(time.Second):
+	timeout := time.After(time.Second)
+	for {
+		select {
+		case in := <-s.in:
+			if in.err == nil {
+				continue // frames still in flight before the echo
+			}
+		case <-s.failed:
+		case <-timeout:
+		}
+		return nil
 	}
-	return nil
 }
 
 // onFrame routes a frame from the server. Anything for another topic or for
 // an earlier join_ref is dropped here, so no handler below sees a stale one.
+// Only a frame that changes something reaches the handler: a server flooding
+// frames must not flood the reporter's mailbox.
 func (s *session) onFrame(b []byte) error {
 	f, err := Decode(b)
 	if err != nil {
@@ -298,40 +334,80 @@ func (s *session) onFrame(b []byte) error {
 		s.onHeartbeatReply(f)
 	case f.Topic != s.c.o.Topic || f.JoinRef != s.joinRef:
 		// Not ours, or for an earlier join.
-	case f.Event == EventReply && s.state == joining && f.Ref == s.joinRef:
+	case f.Event == EventReply && f.Ref == s.joinRef:
 		return s.onJoinReply(f)
 	case f.Event == EventReply:
 		return s.onPushReply(f)
 	case f.Event == EventError || f.Event == EventClose:
-		s.waitToRejoin()
-		s.c.o.Handler.Left(s.gen, f.Event)
+		s.onLeft(f.Event)
 	}
 	return nil
 }
 
+// onLeft handles phx_error and phx_close. Once waiting to rejoin, a repeat
+// changes nothing: it must neither push the rejoin further out nor reach
+// the handler again.
+func (s *session) onLeft(event string) {
+	if s.state == waitingToRejoin {
+		return
+	}
+	s.waitToRejoin()
+	s.c.o.Handler.Left(s.gen, event)
+}
+
+// onJoinReply settles the join. A reply that comes after the join timed out
+// is dropped: the rejoin is already scheduled, and the reply is no push's.
+// A join that succeeds does not reset the rejoin backoff: a channel that
+// crashes on every first push would otherwise be rejoined every 100 ms.
+// Only a healthy join does (markHealthy).
 func (s *session) onJoinReply(f Frame) error {
+	if s.state != joining {
+		return nil
+	}
 	r, err := ParseReply(f.Payload)
 	if err != nil {
 		return err
 	}
 	if r.Status != "ok" {
 		s.waitToRejoin()
-		s.c.o.Handler.JoinRefused(s.gen, string(r.Response))
+		s.c.o.Handler.JoinRefused(s.gen, Quote(r.Response))
 		return nil
 	}
 	s.joinTimer.Stop()
-	s.joinAttempt = 0
 	s.setState(joined)
+	if !s.healthy {
+		s.healthyTimer.Reset(s.c.o.HealthyAfter)
+	}
 	s.c.o.Handler.Joined(s.gen)
 	return nil
 }
 
+// markHealthy records that the server has proved itself on this connection:
+// the join held for HealthyAfter, or a push was acked. From here a lost
+// channel or connection starts its backoff over.
+func (s *session) markHealthy() {
+	s.healthy = true
+	s.joinAttempt = 0
+	s.healthyTimer.Stop()
+}
+
 // onPushReply passes the reply on; "unmatched topic" also means the server
 // no longer knows the join, so the session leaves joined first.
+//
+// A reply to no push awaiting one (a second reply, a made-up ref) is dropped.
 func (s *session) onPushReply(f Frame) error {
+	s.c.mu.Lock()
+	mine := s.pending.take(f.Ref)
+	s.c.mu.Unlock()
+	if !mine {
+		return nil
+	}
 	r, err := ParseReply(f.Payload)
 	if err != nil {
 		return err
+	}
+	if r.Status == "ok" && s.state == joined {
+		s.markHealthy()
 	}
 	unmatched := r.Status != "ok" && strings.Contains(string(r.Response), "unmatched topic")
 	if unmatched {
@@ -342,4 +418,40 @@ func (s *session) onPushReply(f Frame) error {
 		s.c.o.Handler.Left(s.gen, "server says unmatched topic")
 	}
 	return nil
+}
+
+// maxPending bounds the refs a connection remembers: against a server that
+// never replies every push would otherwise stay remembered for the life of
+// the connection.
+const maxPending = 1024
+
+// pendingRefs is the set of push refs awaiting a reply, holding at most the
+// newest n; the oldest is forgotten first. A reply to a forgotten push is
+// dropped, and the reporter settles that push by its reply timeout.
+type pendingRefs struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newPendingRefs(n int) pendingRefs {
+	return pendingRefs{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (p *pendingRefs) add(ref string) {
+	if old := p.ring[p.next]; old != "" {
+		delete(p.set, old)
+	}
+	p.ring[p.next] = ref
+	p.next = (p.next + 1) % len(p.ring)
+	p.set[ref] = struct{}{}
+}
+
+// take reports whether ref was pending, and forgets it.
+func (p *pendingRefs) take(ref string) bool {
+	if _, ok := p.set[ref]; !ok {
+		return false
+	}
+	delete(p.set, ref)
+	return true
 }

@@ -71,32 +71,203 @@ func TestNoGoroutineLeakAcross100Reconnects(t *testing.T) {
 	}
 }
 
-// Against the sink: pushes are acknowledged, heartbeats answered, a refused
-// join is retried, and a bad token is a 403.
+// Against the sink: pushes are acknowledged and heartbeats answered, so an
+// answered heartbeat never ends the connection. It runs on the fake clock
+// (see TestServerIdleTimeout): on the real one a loaded machine could delay
+// a heartbeat reply past the next tick and fail the test for no fault of
+// the client.
 func TestAgainstSink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sink.New("tok")
+		c, h, stop := pipeClient(t, s, func(o *phoenix.Options) { o.Heartbeat = 20 * time.Millisecond })
+		defer stop()
+		synctest.Wait()
+		if h.joined.Load() != 1 {
+			t.Fatalf("joined %d", h.joined.Load())
+		}
+		for i := 0; i < 10; i++ {
+			if _, _, err := c.Push("metric:fast", json.RawMessage(`{"n":1}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second) // fifty heartbeat periods of fake time
+		synctest.Wait()
+		if got := h.replied.Load(); got != 10 {
+			t.Errorf("replied %d, want 10", got)
+		}
+		if got := s.Heartbeats.Load(); got < 40 {
+			t.Errorf("heartbeats %d, want about 50", got)
+		}
+		if got := len(s.Samples()); got != 10 {
+			t.Errorf("sink recorded %d", got)
+		}
+		if h.disconnected.Load() != 0 {
+			t.Errorf("answered heartbeats still disconnected")
+		}
+	})
+}
+
+// pipeClient starts a client against s over net.Pipe, for a synctest
+// bubble; stop closes both.
+func pipeClient(t *testing.T, s *sink.Server, mod func(*phoenix.Options)) (*phoenix.Client, *counter, func()) {
+	t.Helper()
+	ln := servePipes(s)
+	h := &counter{}
+	o := phoenix.Options{URL: "ws://127.0.0.1/socket/websocket", Token: "tok", Topic: "agent:x", Handler: h,
+		Jitter: func(d time.Duration) time.Duration { return d }}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := phoenix.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phoenix.SetNetDial(c, ln.dial)
+	c.Start()
+	return c, h, func() {
+		c.Close()
+		ln.Close()
+		s.Stop()
+	}
+}
+
+// A server that upgrades and joins and then drops every connection does
+// not earn a fresh reconnect backoff with each upgrade: over 60 s the
+// client walks the schedule (10 ms ... 5 s) instead of redialling every
+// 10 ms (about 6000 times).
+func TestReconnectBackoffSurvivesUpgrades(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sink.New("tok")
+		s.Faults.DropEvery = 1 // the join frame, then the cut
+		_, h, stop := pipeClient(t, s, nil)
+		defer stop()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		// 9.26 s for the first ten steps, then one per 5 s.
+		if got := h.connected.Load(); got < 10 || got > 25 {
+			t.Errorf("%d connections in a minute, want 10..25", got)
+		}
+	})
+}
+
+// A channel that crashes on the first push after every join does not
+// earn a fresh rejoin backoff with each join: over 60 s the client walks
+// the rejoin schedule (100 ms ... 10 s) instead of rejoining every 100 ms.
+func TestRejoinBackoffSurvivesJoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sink.New("tok")
+		s.Faults.PoisonContains = "poison"
+		joined := make(chan struct{}, 1000)
+		c, _, stop := pipeClient(t, s, func(o *phoenix.Options) { o.Handler = &pushOnJoin{counter: &counter{}, joined: joined} })
+		defer stop()
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-joined:
+					c.Push("metric:fast", json.RawMessage(`{"poison":1}`))
+				case <-done:
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		// 8.6 s for the first five steps, then one per 10 s: 11 joins.
+		if got := s.Joins.Load(); got < 6 || got > 15 {
+			t.Errorf("%d joins in a minute, want 6..15", got)
+		}
+		if got := s.Poisoned.Load(); got != s.Joins.Load() {
+			t.Errorf("poisoned %d of %d joins", got, s.Joins.Load())
+		}
+	})
+}
+
+// After a join that held (a push acked), the next channel loss rejoins at
+// the first step again.
+func TestRejoinBackoffResetsAfterAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sink.New("tok")
+		s.Faults.PoisonContains = "poison"
+		c, h, stop := pipeClient(t, s, nil)
+		defer stop()
+		push := func(body string) {
+			t.Helper()
+			synctest.Wait()
+			if _, _, err := c.Push("metric:fast", json.RawMessage(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Millisecond)
+		push(`{"poison":1}`) // joins 1 -> rejoin after 100 ms
+		time.Sleep(200 * time.Millisecond)
+		push(`{"poison":2}`) // join 2 -> rejoin after 500 ms
+		time.Sleep(time.Second)
+		push(`{"fine":1}`) // acked: healthy
+		synctest.Wait()
+		push(`{"poison":3}`) // join 3 -> rejoin after 100 ms, not 1 s
+		start := time.Now()
+		for s.Joins.Load() < 4 && time.Since(start) < 10*time.Second {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if d := time.Since(start); d > 150*time.Millisecond {
+			t.Errorf("rejoined %s after a healthy join's loss, want the 100 ms first step", d)
+		}
+		if h.replied.Load() != 1 {
+			t.Errorf("replied %d", h.replied.Load())
+		}
+	})
+}
+
+// A server that never answers the upgrade costs one handshake timeout per
+// attempt, on the reconnect schedule.
+func TestServerThatNeverUpgrades(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sink.New("tok")
+		s.Faults.NoUpgrade = true
+		_, h, stop := pipeClient(t, s, func(o *phoenix.Options) { o.HandshakeTimeout = 5 * time.Second })
+		defer stop()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := h.disconnected.Load(); got < 8 || got > 13 || h.connected.Load() != 0 {
+			t.Errorf("%d failed dials (%d connected) in a minute, want 8..13", got, h.connected.Load())
+		}
+	})
+}
+
+// A server flooding junk frames (replies to refs never pushed, unasked
+// heartbeat replies, other topics) gets nothing through to the handler:
+// each would be a message in the reporter's unbounded mailbox.
+func TestFloodReachesNoHandler(t *testing.T) {
 	s := sink.New("tok")
+	s.Faults.Flood = true
 	if err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Stop()
 	h := &counter{}
-	c, _ := phoenix.New(phoenix.Options{URL: s.URL(), Token: "tok", Topic: "agent:x", Handler: h, Heartbeat: 20 * time.Millisecond})
+	c, _ := phoenix.New(phoenix.Options{URL: s.URL(), Token: "tok", Topic: "agent:x", Handler: h})
 	c.Start()
 	defer c.Close()
-	waitFor(t, "join", func() bool { return h.joined.Load() == 1 })
-	for i := 0; i < 10; i++ {
-		if _, _, err := c.Push("metric:fast", json.RawMessage(`{"n":1}`)); err != nil {
-			t.Fatal(err)
-		}
+	waitFor(t, "100k junk frames", func() bool { return s.Flooded.Load() >= 100_000 })
+	if _, _, err := c.Push("metric:fast", json.RawMessage(`{"n":1}`)); err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "10 replies", func() bool { return h.replied.Load() == 10 })
-	waitFor(t, "heartbeats", func() bool { return s.Heartbeats.Load() >= 3 })
-	if got := len(s.Samples()); got != 10 {
-		t.Errorf("sink recorded %d", got)
+	waitFor(t, "the real reply", func() bool { return h.replied.Load() >= 1 })
+	if got := h.replied.Load(); got != 1 || h.disconnected.Load() != 0 || h.joined.Load() != 1 {
+		t.Errorf("replied %d, disconnected %d, joined %d; want 1, 0, 1", got, h.disconnected.Load(), h.joined.Load())
 	}
-	if h.disconnected.Load() != 0 {
-		t.Errorf("answered heartbeats still disconnected")
-	}
+}
+
+type pushOnJoin struct {
+	*counter
+	joined chan struct{}
+}
+
+func (p *pushOnJoin) Joined(g uint64) {
+	p.counter.Joined(g)
+	p.joined <- struct{}{}
 }
 
 // The measured reconnect delays follow slipstream's schedule plus jitter

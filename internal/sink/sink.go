@@ -41,6 +41,29 @@ type Faults struct {
 	// received on each connection; OversizedAfter sends a 16 MiB frame.
 	MalformedAfter int
 	OversizedAfter int
+
+	// PoisonContains crashes the channel on a metric push whose payload
+	// contains this text, as Phoenix does when handle_in raises: phx_error
+	// for the join, and the topic is no longer joined, so pushes already
+	// on their way get "unmatched topic". The push is recorded first.
+	PoisonContains string
+	// PoisonDrops makes a poison push cut the TCP connection instead.
+	PoisonDrops bool
+	// GarbageRefAfter sends, after N frames received on each connection,
+	// a frame whose ref is a JSON array of GarbageRefBytes bytes (default
+	// 4 MiB) instead of a string.
+	GarbageRefAfter int
+	GarbageRefBytes int
+	// AckFirst, when positive, replies to the first N metric pushes
+	// (counted across connections) and to none after them.
+	AckFirst int
+	// Flood sends junk frames after each join for as long as the client
+	// reads them: replies to refs never pushed, heartbeat replies nobody
+	// asked for, messages for other topics.
+	Flood bool
+	// NoUpgrade accepts TCP and reads the upgrade request but never
+	// answers it.
+	NoUpgrade bool
 }
 
 // Sample is one recorded metric push.
@@ -73,6 +96,12 @@ type Server struct {
 	// RefusedJoins counts joins answered with an error by the RefuseJoins fault.
 	RefusedJoins atomic.Int64
 	Heartbeats   atomic.Int64
+	// Poisoned counts poison pushes received; Flooded the junk frames sent;
+	// Stalled the upgrade requests held unanswered.
+	Poisoned atomic.Int64
+	Flooded  atomic.Int64
+	Stalled  atomic.Int64
+	replied  atomic.Int64 // metric replies sent, for AckFirst
 
 	ln  net.Listener
 	srv *http.Server
@@ -171,6 +200,11 @@ func (s *Server) WaitSamples(n int, timeout time.Duration) ([]Sample, error) {
 
 // ServeHTTP upgrades /socket/websocket like Phoenix's socket transport.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.Faults.NoUpgrade {
+		s.Stalled.Add(1)
+		<-r.Context().Done() // Stop closes the connection
+		return
+	}
 	q := r.URL.Query()
 	// connect/3 sees only query params; a refusal is a 403 on the upgrade.
 	if q.Get("token") != s.Token {
@@ -204,7 +238,9 @@ type connState struct {
 	conn    *websocket.Conn
 	wmu     sync.Mutex
 	joined  map[string]string // topic -> join_ref
-	replies sync.WaitGroup    // delayed metric replies still to be sent
+	replies sync.WaitGroup    // delayed replies and the flood, still running
+	done    chan struct{}     // closed when the socket's read loop ends
+	flood   bool              // the flood has been started
 }
 
 func (c *connState) send(f phoenix.Frame) {
@@ -212,10 +248,14 @@ func (c *connState) send(f phoenix.Frame) {
 	if err != nil {
 		return
 	}
+	_ = c.sendRaw(b)
+}
+
+func (c *connState) sendRaw(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_ = c.conn.WriteMessage(websocket.TextMessage, b)
+	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
 func reply(f phoenix.Frame, status string, response any) phoenix.Frame {
@@ -228,14 +268,17 @@ func reply(f phoenix.Frame, status string, response any) phoenix.Frame {
 // ends it; n counts the frames received so far, for the *Every and *After
 // faults.
 func (s *Server) serve(conn *websocket.Conn) {
-	st := &connState{conn: conn, joined: map[string]string{}}
+	st := &connState{conn: conn, joined: map[string]string{}, done: make(chan struct{})}
 	defer st.replies.Wait()
+	defer close(st.done)
 	for n := 1; ; n++ {
 		f, ok := s.readFrame(conn)
 		if !ok {
 			return
 		}
-		s.handle(st, f)
+		if !s.handle(st, f) {
+			return
+		}
 		s.sendBadFrames(st, n)
 		if s.cut(st, n) {
 			return
@@ -261,7 +304,8 @@ func (s *Server) readFrame(conn *websocket.Conn) (phoenix.Frame, bool) {
 	return f, true
 }
 
-func (s *Server) handle(st *connState, f phoenix.Frame) {
+// handle answers one frame; false ends the socket (the PoisonDrops fault).
+func (s *Server) handle(st *connState, f phoenix.Frame) bool {
 	switch {
 	case f.Topic == phoenix.TopicPhoenix && f.Event == phoenix.EventHeartbeat:
 		s.Heartbeats.Add(1)
@@ -272,8 +316,9 @@ func (s *Server) handle(st *connState, f phoenix.Frame) {
 		delete(st.joined, f.Topic)
 		st.send(reply(f, "ok", map[string]any{}))
 	default:
-		s.channelMessage(st, f)
+		return s.channelMessage(st, f)
 	}
+	return true
 }
 
 func (s *Server) join(st *connState, f phoenix.Frame) {
@@ -287,38 +332,108 @@ func (s *Server) join(st *connState, f phoenix.Frame) {
 		s.Joins.Add(1)
 		st.joined[f.Topic] = f.JoinRef
 		st.send(reply(f, "ok", map[string]any{}))
+		s.startFlood(st, f)
 	}
 }
 
 // channelMessage answers a message on a topic the way Phoenix routes it:
 // unjoined topics get "unmatched topic", a stale join_ref gets nothing.
-func (s *Server) channelMessage(st *connState, f phoenix.Frame) {
+// False ends the socket.
+func (s *Server) channelMessage(st *connState, f phoenix.Frame) bool {
 	jr, ok := st.joined[f.Topic]
 	if !ok {
 		st.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
-		return
+		return true
 	}
 	if jr != f.JoinRef || !strings.HasPrefix(f.Event, "metric:") {
-		return
+		return true
 	}
 	s.record(f)
-	if s.Faults.NoReply {
-		return
+	if s.poisoned(f) {
+		return s.crash(st, f)
+	}
+	if s.Faults.NoReply || (s.Faults.AckFirst > 0 && s.replied.Add(1) > int64(s.Faults.AckFirst)) {
+		return true
 	}
 	status := "ok"
 	if s.Faults.ErrorReply {
 		status = "error"
 	}
-	// The reply goes out from its own goroutine so that ReplyDelay holds up
-	// only this reply, not the frames behind it.
+	// Without a delay the reply goes out at once, in order: Phoenix sends a
+	// channel's replies before the phx_error of its crash, and a client may
+	// rely on that to tell which push the channel died on. With one, it goes
+	// out from its own goroutine so that the delay holds up only this reply.
+	if s.Faults.ReplyDelay <= 0 {
+		st.send(reply(f, status, map[string]any{}))
+		return true
+	}
 	st.replies.Add(1)
 	go func() {
 		defer st.replies.Done()
-		if s.Faults.ReplyDelay > 0 {
-			time.Sleep(s.Faults.ReplyDelay)
-		}
+		time.Sleep(s.Faults.ReplyDelay)
 		st.send(reply(f, status, map[string]any{}))
 	}()
+	return true
+}
+
+func (s *Server) poisoned(f phoenix.Frame) bool {
+	return s.Faults.PoisonContains != "" && strings.Contains(string(f.Payload), s.Faults.PoisonContains)
+}
+
+// crash is the channel process dying on f: Phoenix tells the client with
+// phx_error (ref = join_ref) and forgets the join. With PoisonDrops the
+// whole connection goes instead; false ends the socket.
+func (s *Server) crash(st *connState, f phoenix.Frame) bool {
+	s.Poisoned.Add(1)
+	if s.Faults.PoisonDrops {
+		st.conn.UnderlyingConn().Close()
+		return false
+	}
+	delete(st.joined, f.Topic)
+	st.send(phoenix.Frame{JoinRef: f.JoinRef, Ref: f.JoinRef, Topic: f.Topic, Event: phoenix.EventError})
+	return true
+}
+
+// startFlood starts, once per socket, a writer that sends junk frames until
+// the socket ends or a write fails.
+func (s *Server) startFlood(st *connState, join phoenix.Frame) {
+	if !s.Faults.Flood || st.flood {
+		return
+	}
+	st.flood = true
+	junk := floodFrames(join)
+	st.replies.Add(1)
+	go func() {
+		defer st.replies.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-st.done:
+				return
+			default:
+			}
+			if st.sendRaw(junk[i%len(junk)]) != nil {
+				return
+			}
+			s.Flooded.Add(1)
+		}
+	}()
+}
+
+// floodFrames are frames a client must shrug off: a reply on the joined
+// topic to a ref it never pushed, an unrequested heartbeat reply, and an
+// event for a topic it never joined.
+func floodFrames(join phoenix.Frame) [][]byte {
+	ok := json.RawMessage(`{"status":"ok","response":{}}`)
+	var out [][]byte
+	for _, f := range []phoenix.Frame{
+		{JoinRef: join.JoinRef, Ref: "flood", Topic: join.Topic, Event: phoenix.EventReply, Payload: ok},
+		{Ref: "flood", Topic: phoenix.TopicPhoenix, Event: phoenix.EventReply, Payload: ok},
+		{Topic: "other:topic", Event: "news", Payload: json.RawMessage(`{"x":1}`)},
+	} {
+		b, _ := f.Encode()
+		out = append(out, b)
+	}
+	return out
 }
 
 // sendBadFrames injects the MalformedAfter and OversizedAfter faults.
@@ -330,10 +445,25 @@ func (s *Server) sendBadFrames(st *connState, n int) {
 	}
 	if s.Faults.OversizedAfter > 0 && n == s.Faults.OversizedAfter {
 		big := append(append([]byte(`[null,null,"phoenix","x","`), make([]byte, 16<<20)...), '"', ']')
-		st.wmu.Lock()
-		_ = st.conn.WriteMessage(websocket.TextMessage, big)
-		st.wmu.Unlock()
+		_ = st.sendRaw(big)
 	}
+	if s.Faults.GarbageRefAfter > 0 && n == s.Faults.GarbageRefAfter {
+		_ = st.sendRaw(GarbageRefFrame(s.Faults.GarbageRefBytes))
+	}
+}
+
+// GarbageRefFrame is a frame of about size bytes (default 4 MiB) whose ref
+// is a JSON array of zeros rather than a string or null.
+func GarbageRefFrame(size int) []byte {
+	if size <= 0 {
+		size = 4 << 20
+	}
+	b := make([]byte, 0, size+64)
+	b = append(b, `[null,[0`...)
+	for len(b) < size {
+		b = append(b, ",0"...)
+	}
+	return append(b, `],"phoenix","phx_reply",{}]`...)
 }
 
 // cut injects the DropEvery and CloseEvery faults; true ends the socket.
