@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -218,8 +219,9 @@ func (c *Client) run() {
 		c.gen++
 		gen := c.gen
 		c.mu.Unlock()
-		conn, resp, err := c.dialer.DialContext(c.ctx, c.url, nil)
+		conn, resp, release, err := c.dial()
 		if err != nil {
+			release()
 			derr := &DialError{Err: c.redact(err)}
 			if resp != nil {
 				derr.StatusCode = resp.StatusCode
@@ -232,6 +234,7 @@ func (c *Client) run() {
 		} else {
 			c.o.Handler.Connected(gen)
 			healthy, err := c.runSession(gen, conn)
+			release()
 			if healthy {
 				attempt = 0
 			}
@@ -250,6 +253,34 @@ func (c *Client) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// dial makes one connection attempt. gorilla/websocket's handshake reads
+// ignore the context, so a server that accepts TCP and never answers the
+// upgrade would hold Close (and so the agent's SIGTERM) for the whole
+// handshake timeout: the raw connection is closed as soon as the client is
+// closed instead. release ends that watch once the connection is over.
+func (c *Client) dial() (conn *websocket.Conn, resp *http.Response, release func(), err error) {
+	var stop func() bool
+	d := *c.dialer
+	base := d.NetDialContext
+	if base == nil {
+		base = (&net.Dialer{}).DialContext
+	}
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := base(ctx, network, addr)
+		if err == nil {
+			stop = context.AfterFunc(c.ctx, func() { nc.Close() })
+		}
+		return nc, err
+	}
+	conn, resp, err = d.DialContext(c.ctx, c.url, nil)
+	release = func() {
+		if stop != nil {
+			stop()
+		}
+	}
+	return conn, resp, release, err
 }
 
 func mustJSON(v any) json.RawMessage {

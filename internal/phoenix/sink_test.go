@@ -422,3 +422,22 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
+
+// Close while a handshake hangs (a server that accepts TCP and never
+// answers the upgrade) returns at once, not after the handshake timeout:
+// the agent's SIGTERM must not wait on a hostile server.
+func TestCloseDuringHandshake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sink.New("tok")
+		s.Faults.NoUpgrade = true
+		c, _, stop := pipeClient(t, s, func(o *phoenix.Options) { o.HandshakeTimeout = time.Hour })
+		defer stop()
+		time.Sleep(time.Second) // fake clock: the dial is under way
+		synctest.Wait()
+		start := time.Now()
+		c.Close()
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Close took %s of fake time: it waited for the handshake timeout", d)
+		}
+	})
+}
