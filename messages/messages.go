@@ -42,17 +42,36 @@ type StatusRequest struct{}
 
 // Status is the reporter's connection state and counters.
 type Status struct {
-	Connected  bool
-	Joined     bool
-	QueueDepth int
-	QueueBytes int
-	Dropped    uint64
+	Connected bool
+	Joined    bool
+	// Since is when Connected or Joined last changed.
+	Since time.Time
+	// QueueDepth and QueueBytes count what waits for delivery, spooled
+	// and in memory; QueueOldest is the oldest waiting sample's
+	// collected_at (zero when none waits).
+	QueueDepth  int
+	QueueBytes  int
+	QueueOldest time.Time
+	Dropped     uint64
 	// Poisoned counts samples set aside because the server failed on each
 	// of their delivery attempts.
-	Poisoned  uint64
-	Pushed    uint64
-	Acked     uint64
-	LastError string
+	Poisoned uint64
+	// Corrupt counts spool records skipped as damaged.
+	Corrupt uint64
+	// SpoolFallback is set while a configured spool cannot be used and
+	// samples are held in memory.
+	SpoolFallback bool
+	Pushed        uint64
+	Acked         uint64
+	LastError     string
+}
+
+// Encoded is a sample already encoded, pushed as it is (replay): the
+// reporter neither encodes it again nor records it in the dump.
+type Encoded struct {
+	Kind        string
+	CollectedAt time.Time
+	Payload     []byte
 }
 
 // Ping asks an actor to answer *Pong from its mailbox: the supervisor's

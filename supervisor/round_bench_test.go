@@ -52,6 +52,7 @@ func benchConfig(b *testing.B, url string) *config.Config {
 	cfg.Commands.Smartctl = filepath.Join(bin, "smartctl")
 	cfg.Proc.Root, _ = filepath.Abs("../testdata/proc")
 	cfg.Version = "bench"
+	cfg.Spool.Dir = filepath.Join(b.TempDir(), "spool") // as packaged: spool on
 	return cfg
 }
 

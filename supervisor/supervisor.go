@@ -30,6 +30,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+	"github.com/proxmox-agent/proxmox-agent/internal/spool"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -65,6 +66,9 @@ type Options struct {
 
 // Tree is a running process tree.
 type Tree struct {
+	// Spool is the on-disk queue (nil: memory only). The tree owns it, so
+	// a restarted reporter finds it open.
+	Spool      *spool.Lazy
 	System     *actor.ActorSystem
 	Root       *actor.PID
 	Writer     *actor.PID // nil when the dump is off
@@ -107,6 +111,9 @@ func Start(o Options) (*Tree, error) {
 	t := &Tree{
 		System: sys, log: o.Log, done: make(chan struct{}),
 		Stats: collect.NewStats(),
+	}
+	if cfg.Spool.Dir != "" {
+		t.Spool = &spool.Lazy{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes), Retry: spoolRetry}
 	}
 	t.sub = sys.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*actor.SupervisorEvent); ok {
@@ -203,6 +210,7 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		},
 		Dump: t.Dump, Log: log,
 		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,
+		Spool: t.spoolOpener(),
 	}), "reporter")
 	if err != nil {
 		return fmt.Errorf("spawn reporter: %w", err)
@@ -229,6 +237,16 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 		t.Collectors[kind] = pid
 	}
 	return nil
+}
+
+// spoolRetry is how often an unusable spool directory is tried again.
+const spoolRetry = time.Minute
+
+func (t *Tree) spoolOpener() reporter.Opener {
+	if t.Spool == nil {
+		return nil
+	}
+	return reporter.LazyOpener(t.Spool)
 }
 
 // ReporterStatus asks the reporter for its status.
@@ -310,6 +328,11 @@ func (t *Tree) shutdown(cause error) {
 		}
 		if t.Reporter != nil {
 			_ = root.PoisonFuture(t.Reporter).Wait()
+		}
+		if t.Spool != nil {
+			if err := t.Spool.Close(); err != nil {
+				t.log.Warn("closing the spool", "err", err)
+			}
 		}
 		if err := t.Flush(5 * time.Second); err != nil {
 			t.log.Warn("final dump flush failed", "err", err)

@@ -30,6 +30,8 @@ func testConfig(t *testing.T) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Never the packaged /var/lib path: each test its own spool.
+	cfg.Spool.Dir = filepath.Join(t.TempDir(), "spool")
 	return cfg
 }
 

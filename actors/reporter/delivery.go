@@ -96,13 +96,17 @@ func NewDelivery(q *Queue, window int, replyTimeout time.Duration) *Delivery {
 	return &Delivery{q: q, window: window, timeout: replyTimeout, byRef: map[wireKey]*Item{}}
 }
 
-// Add queues it and returns how many older items overflow dropped.
+// Add queues it and returns how many older items overflow dropped (lost:
+// held in memory only; a spooled item pushed out is still on disk).
 func (d *Delivery) Add(it *Item) int {
-	dropped := d.q.Push(it)
-	for _, old := range dropped {
+	dropped := 0
+	for _, old := range d.q.Push(it) {
 		d.forget(old) // a reply for it must not count as a delivery
+		if old.Seq == 0 {
+			dropped++
+		}
 	}
-	return len(dropped)
+	return dropped
 }
 
 // Next is the oldest item not on the wire, or nil when there is none or the

@@ -7,6 +7,8 @@ type Item struct {
 	Kind        string
 	CollectedAt time.Time
 	Body        []byte
+	// Seq is the item's spool record, or 0 when it is held in memory only.
+	Seq uint64
 
 	// Set while the item is on the wire in connection generation Gen.
 	Ref     string
@@ -32,6 +34,10 @@ func (it *Item) Sent() bool { return it.Ref != "" }
 type Queue struct {
 	MaxItems int
 	MaxBytes int
+	// OnDone is told of every item that leaves the queue for good
+	// (delivered, refused, set aside); OnEvict of a spooled item pushed
+	// out of memory by overflow, which is still on disk and not lost.
+	OnDone, OnEvict func(*Item)
 
 	items   []*Item
 	live    int
@@ -39,28 +45,43 @@ type Queue struct {
 	dropped uint64
 }
 
-// Push appends it, dropping the oldest items until both bounds hold, and
-// returns the items dropped. An item larger than MaxBytes on its own is
-// still kept (alone) rather than lost.
+// Push appends it, removing the oldest items until both bounds hold, and
+// returns the items removed: dropped (lost, counted) when held in memory
+// only, evicted when spooled (still on disk; OnEvict). An item larger than
+// MaxBytes on its own is still kept (alone) rather than lost.
 func (q *Queue) Push(it *Item) []*Item {
 	q.items = append(q.items, it)
 	q.live++
 	q.bytes += len(it.Body)
-	var dropped []*Item
+	var removed []*Item
 	for q.live > 1 && (q.live > q.MaxItems || q.bytes > q.MaxBytes) {
 		old := q.front()
-		q.Done(old)
-		dropped = append(dropped, old)
+		q.remove(old)
+		removed = append(removed, old)
+		if old.Seq != 0 {
+			if q.OnEvict != nil {
+				q.OnEvict(old)
+			}
+			continue
+		}
+		q.dropped++
 	}
-	q.dropped += uint64(len(dropped))
-	return dropped
+	return removed
 }
 
-// Done removes it (delivered, or dropped); a second call is a no-op.
+// Done removes it for good (delivered, refused, set aside); a second call
+// is a no-op.
 func (q *Queue) Done(it *Item) {
 	if it.done {
 		return
 	}
+	q.remove(it)
+	if q.OnDone != nil {
+		q.OnDone(it)
+	}
+}
+
+func (q *Queue) remove(it *Item) {
 	it.done = true
 	q.live--
 	q.bytes -= len(it.Body)

@@ -52,9 +52,14 @@ type Options struct {
 	MaxBytes   int
 	// Window bounds pushes in flight (default 64).
 	Window int
+	// Spool returns the on-disk spool; nil keeps the queue in memory only.
+	// It outlives the actor: a restarted reporter reloads what it holds.
+	Spool Opener
 }
 
-// Props builds the reporter; a restart starts with an empty queue.
+// Props builds the reporter. A restart starts with an empty memory queue
+// and reloads the spool's window: only samples held in memory alone (the
+// spool unusable, or none configured) are lost with the actor.
 func Props(o Options) *actor.Props {
 	o.Log = o.Log.With("actor", "reporter")
 	if o.Window <= 0 {
@@ -70,7 +75,8 @@ func Props(o Options) *actor.Props {
 
 func newReporter(o Options) *reporter {
 	q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
-	r := &reporter{o: o, d: NewDelivery(q, o.Window, o.Server.ReplyTimeout)}
+	d := NewDelivery(q, o.Window, o.Server.ReplyTimeout)
+	r := &reporter{o: o, d: d, store: NewStore(q, d, o.Spool, o.Log)}
 	// Failures that repeat (a server down for hours, or one that fails
 	// every connection) are logged once, then as a reminder per interval
 	// with a count of those suppressed, then once when delivery recovers.
@@ -129,7 +135,9 @@ func (h handler) Replied(g uint64, ref string, r phoenix.Reply) {
 type reporter struct {
 	o      Options
 	d      *Delivery
+	store  *Store
 	client *phoenix.Client
+	since  time.Time // when connected or joined last changed
 	timer  *time.Timer
 
 	connected, joined bool
@@ -156,6 +164,9 @@ func (r *reporter) Receive(ctx actor.Context) {
 		r.stop()
 	case *messages.Sample:
 		r.enqueue(m)
+		r.pump()
+	case *messages.Encoded:
+		r.add(&Item{Kind: m.Kind, CollectedAt: m.CollectedAt, Body: m.Payload})
 		r.pump()
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
@@ -193,10 +204,11 @@ func (r *reporter) onClient(m any) {
 }
 
 func (r *reporter) status() *messages.Status {
-	st := r.d.Stats()
-	return &messages.Status{Connected: r.connected, Joined: r.joined, QueueDepth: st.Queued,
-		QueueBytes: st.Bytes, Dropped: st.Dropped, Poisoned: st.Poisoned, Pushed: st.Pushed, Acked: st.Acked,
-		LastError: r.last}
+	st, q := r.d.Stats(), r.store.Stats()
+	return &messages.Status{Connected: r.connected, Joined: r.joined, Since: r.since,
+		QueueDepth: q.Depth, QueueBytes: int(q.Bytes), QueueOldest: q.Oldest, Dropped: q.Dropped,
+		Poisoned: st.Poisoned, Corrupt: q.Corrupt, SpoolFallback: q.Fallback,
+		Pushed: st.Pushed, Acked: st.Acked, LastError: r.last}
 }
 
 // onCheck runs the in-flight check and re-arms it; a check armed by the
@@ -210,12 +222,12 @@ func (r *reporter) onCheck(ctx actor.Context, m *evCheck) {
 }
 
 func (r *reporter) onConnected() {
-	r.connected = true
+	r.connected, r.since = true, time.Now()
 	r.o.Log.Log(context.Background(), r.routine(), "connected", "server", config.RedactURL(r.o.Server.URL))
 }
 
 func (r *reporter) onJoined() {
-	r.joined = true
+	r.joined, r.since = true, time.Now()
 	r.o.Log.Log(context.Background(), r.routine(), "joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
 	r.everJoined = true
 	r.pump()
@@ -253,6 +265,9 @@ func (r *reporter) onJoinRefused(reason string) {
 
 func (r *reporter) onDisconnected(err error) {
 	wasConnected := r.connected
+	if wasConnected {
+		r.since = time.Now()
+	}
 	r.connected = false
 	r.lost("")
 	if err != nil {
@@ -339,7 +354,13 @@ func (r *reporter) enqueue(s *messages.Sample) {
 	if r.o.Dump.Enabled() {
 		r.o.Dump.Sample(s.Kind, time.Now(), payload.Indent(body))
 	}
-	for range r.d.Add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body}) {
+	r.add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body})
+}
+
+// add spools and queues it; overflow of the memory queue drops the oldest
+// samples held in memory only.
+func (r *reporter) add(it *Item) {
+	for range r.store.Add(it, time.Now()) {
 		r.drops.Fail(time.Now(), func(uint64) {
 			st := r.d.Stats()
 			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", st.Dropped,
@@ -348,8 +369,10 @@ func (r *reporter) enqueue(s *messages.Sample) {
 	}
 }
 
-// pump sends what Delivery lets out, in order, while joined.
+// pump sends what Delivery lets out, in order, while joined, after
+// loading the oldest spooled samples into the window's free room.
 func (r *reporter) pump() {
+	r.store.Refill(time.Now())
 	if !r.joined || r.client == nil {
 		return
 	}
@@ -393,6 +416,9 @@ func (r *reporter) lost(reason string) {
 		r.left.Fail(time.Now(), func(suppressed uint64) {
 			r.o.Log.Warn("channel lost; will rejoin with backoff", "reason", reason, "losses_since_last_log", suppressed)
 		})
+	}
+	if r.joined {
+		r.since = time.Now()
 	}
 	r.joined = false
 	for _, it := range r.d.Lost() {

@@ -177,36 +177,51 @@ func guard(fn func() error) (err error) {
 // number) and the sequence numbers of the oldest records deleted to keep
 // the spool under its bound. The record is on disk when Append returns.
 func (s *Spool) Append(kind string, at time.Time, payload []byte) (Record, []uint64, error) {
-	r := Record{Kind: kind, CollectedAt: at, Payload: payload}
-	v, err := encode(&r)
+	recs, dropped, err := s.AppendBatch([]Record{{Kind: kind, CollectedAt: at, Payload: payload}})
 	if err != nil {
 		return Record{}, nil, err
+	}
+	return recs[0], dropped, nil
+}
+
+// AppendBatch stores several samples in one commit (one fsync), numbering
+// them in order; otherwise as Append.
+func (s *Spool) AppendBatch(recs []Record) ([]Record, []uint64, error) {
+	vals := make([][]byte, len(recs))
+	for i := range recs {
+		v, err := encode(&recs[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		vals[i] = v
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
-		return Record{}, nil, errClosed
+		return nil, nil, errClosed
 	}
 	var dropped []uint64
-	err = s.update(func(b, m *bolt.Bucket) error {
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+	err := s.update(func(b, m *bolt.Bucket) error {
+		for i, v := range vals {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := b.Put(key(seq), v); err != nil {
+				return err
+			}
+			recs[i].Seq = seq
+			s.count++
+			s.bytes += int64(len(v))
 		}
-		if err := b.Put(key(seq), v); err != nil {
-			return err
-		}
-		r.Seq = seq
-		s.count++
-		s.bytes += int64(len(v))
 		dropped = s.trim(b)
 		return s.saveTotals(m)
 	})
 	if err != nil {
-		return Record{}, nil, fmt.Errorf("spool append: %w", err)
+		return nil, nil, fmt.Errorf("spool append: %w", err)
 	}
 	s.dropped += uint64(len(dropped))
-	return r, dropped, nil
+	return recs, dropped, nil
 }
 
 // trim deletes the oldest records while the spool is over its bound,

@@ -1,0 +1,208 @@
+package reporter
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/spool"
+	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
+)
+
+// Backing is the on-disk spool as the Store uses it; *spool.Spool is the
+// real one, tests use fakes that fail on cue.
+type Backing interface {
+	Append(kind string, at time.Time, payload []byte) (spool.Record, []uint64, error)
+	Delete(seqs ...uint64) error
+	Read(after uint64, max int, maxBytes int) ([]spool.Record, error)
+	Stats() spool.Stats
+}
+
+// Opener returns the spool, opening it if needed; tried says whether this
+// call attempted an open (spool.Lazy.Get, adapted by LazyOpener).
+type Opener func(now time.Time) (b Backing, err error, tried bool)
+
+// LazyOpener adapts a spool.Lazy, so the spool outlives the actor.
+func LazyOpener(l *spool.Lazy) Opener {
+	return func(now time.Time) (Backing, error, bool) {
+		s, err, tried := l.Get(now)
+		if s == nil {
+			return nil, err, tried // never a typed nil in the interface
+		}
+		return s, nil, tried
+	}
+}
+
+// Window bounds what of the spool is held in memory: however deep the
+// spool grows, at most this many spooled samples (and about this many
+// bytes) are loaded, oldest first, and refilled as they are delivered.
+const (
+	WindowItems = 64
+	WindowBytes = 4 << 20
+)
+
+// Store keeps the spool the queue's truth. Every sample is appended to the
+// spool before it can be pushed and deleted once delivered (or set aside);
+// memory holds a window of the oldest spooled samples, and a restarted
+// reporter rebuilds that window from disk. While the spool cannot be used
+// (disk full, directory unwritable) samples are held in memory, bounded as
+// without a spool, and the spool is used again as soon as it works; nothing
+// collected in between is lost while the agent runs.
+type Store struct {
+	d      *Delivery
+	q      *Queue
+	open   Opener
+	log    *slog.Logger
+	b      Backing
+	window map[uint64]bool // spooled items loaded into the queue
+	// cursor is the highest spool sequence loaded in order; backlog says
+	// records above it may be on disk but not in memory.
+	cursor  uint64
+	backlog bool
+	broken  statelog.Tracker
+	last    error
+}
+
+// NewStore puts a spool behind q; open may be nil (memory only).
+func NewStore(q *Queue, d *Delivery, open Opener, log *slog.Logger) *Store {
+	s := &Store{d: d, q: q, open: open, log: log, window: map[uint64]bool{}, backlog: true}
+	s.broken.Every = remindEvery
+	q.OnDone, q.OnEvict = s.done, s.evict
+	return s
+}
+
+// backing is the spool when it can be used now.
+func (s *Store) backing(now time.Time) Backing {
+	if s.b != nil || s.open == nil {
+		return s.b
+	}
+	b, err, tried := s.open(now)
+	if err != nil {
+		if tried {
+			s.fail(err)
+		}
+		return nil
+	}
+	s.b = b
+	return b
+}
+
+// Add spools it and queues it if the window has room; it returns how many
+// memory-only samples overflow dropped.
+func (s *Store) Add(it *Item, now time.Time) int {
+	b := s.backing(now)
+	if b == nil {
+		return s.d.Add(it)
+	}
+	rec, _, err := b.Append(it.Kind, it.CollectedAt, it.Body)
+	if err != nil {
+		s.fail(err)
+		return s.d.Add(it) // memory only until the spool works again
+	}
+	s.recovered()
+	it.Seq = rec.Seq
+	if s.backlog || len(s.window) >= WindowItems {
+		s.backlog = true // on disk only, for now
+		return 0
+	}
+	s.window[it.Seq] = true
+	s.cursor = it.Seq
+	return s.d.Add(it)
+}
+
+// Refill loads the oldest spooled samples not yet in memory into the
+// window's free room.
+func (s *Store) Refill(now time.Time) {
+	b := s.backing(now)
+	if b == nil || !s.backlog || len(s.window) >= WindowItems {
+		return
+	}
+	want := WindowItems - len(s.window)
+	recs, err := b.Read(s.cursor, want, WindowBytes)
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	s.recovered()
+	for _, r := range recs {
+		s.cursor = r.Seq
+		if s.window[r.Seq] {
+			continue
+		}
+		s.window[r.Seq] = true
+		s.d.Add(&Item{Kind: r.Kind, CollectedAt: r.CollectedAt, Body: r.Payload, Seq: r.Seq})
+	}
+	if len(recs) < want {
+		s.backlog = false
+	}
+}
+
+// done deletes a delivered (or refused, or set aside) sample from the spool.
+func (s *Store) done(it *Item) {
+	if it.Seq == 0 || s.b == nil {
+		return
+	}
+	delete(s.window, it.Seq)
+	if err := s.b.Delete(it.Seq); err != nil {
+		s.fail(err) // it will be delivered again after a restart: at least once
+	}
+}
+
+// evict forgets a spooled sample pushed out of memory by overflow; it is
+// read again from disk when there is room.
+func (s *Store) evict(it *Item) {
+	delete(s.window, it.Seq)
+	if it.Seq <= s.cursor {
+		s.cursor = it.Seq - 1
+	}
+	s.backlog = true
+}
+
+func (s *Store) fail(err error) {
+	s.last = err
+	s.broken.Fail(time.Now(), func(suppressed uint64) {
+		s.log.Warn("spool unusable: holding samples in memory until it works again", "err", err, "failures_since_last_log", suppressed)
+	})
+}
+
+func (s *Store) recovered() {
+	s.broken.OK(func(n uint64) { s.log.Info("spool usable again", "failures", n) })
+}
+
+// StoreStats is the backlog as a whole: spooled plus memory-only.
+type StoreStats struct {
+	Depth   int
+	Bytes   int64
+	Oldest  time.Time
+	Dropped uint64 // spool bound plus memory overflow
+	Corrupt uint64
+	// Fallback is set while the spool is configured but unusable.
+	Fallback bool
+}
+
+// Stats counts what waits for delivery, on disk and in memory.
+func (s *Store) Stats() StoreStats {
+	var st StoreStats
+	s.q.Each(func(it *Item) bool {
+		if it.Seq == 0 {
+			st.Depth++
+			st.Bytes += int64(len(it.Body))
+			if st.Oldest.IsZero() || it.CollectedAt.Before(st.Oldest) {
+				st.Oldest = it.CollectedAt
+			}
+		}
+		return true
+	})
+	st.Dropped = s.q.Dropped()
+	st.Fallback = s.open != nil && (s.b == nil || s.broken.Failing())
+	if s.b != nil {
+		sp := s.b.Stats()
+		st.Depth += sp.Records
+		st.Bytes += sp.Bytes
+		st.Dropped += sp.Dropped
+		st.Corrupt = sp.Corrupt
+		if !sp.Oldest.IsZero() && (st.Oldest.IsZero() || sp.Oldest.Before(st.Oldest)) {
+			st.Oldest = sp.Oldest
+		}
+	}
+	return st
+}

@@ -1,0 +1,242 @@
+package reporter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/sink/sinktest"
+	"github.com/proxmox-agent/proxmox-agent/internal/spool"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
+	"github.com/proxmox-agent/proxmox-agent/messages"
+)
+
+func lazySpool(t testing.TB) *spool.Lazy {
+	l := &spool.Lazy{Dir: filepath.Join(t.TempDir(), "spool"), MaxBytes: 256 << 20, Retry: time.Minute}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// panicky is sample data whose encoding panics: it takes the reporter's
+// handler down the way a bug would.
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("encoder bug") }
+
+// A reporter that panics during an outage loses nothing: the restarted
+// actor reloads the spool and delivers every sample once the server is
+// back, oldest first.
+func TestSpoolSurvivesReporterPanic(t *testing.T) {
+	addr := sinktest.FreeAddr(t)
+	l := lazySpool(t)
+	f := startReporter(t, "ws://"+addr+"/socket/websocket", func(o *Options) { o.Spool = LazyOpener(l) })
+	for i := 0; i < 20; i++ {
+		f.sample(i)
+	}
+	f.waitStatus("20 spooled", func(st *messages.Status) bool { return st.QueueDepth == 20 })
+	f.sys.Root.Send(f.pid, &messages.Sample{Kind: "fast", CollectedAt: base, Data: map[string]any{"x": panicky{}}})
+	for i := 20; i < 25; i++ {
+		f.sample(i)
+	}
+	st := f.waitStatus("25 spooled after the restart", func(st *messages.Status) bool { return st.QueueDepth == 25 })
+	if st.Pushed != 0 {
+		t.Fatalf("pushed %d with no server", st.Pushed)
+	}
+	s := sinktest.Start(t, addr, "tok", sink.Faults{})
+	got, err := s.WaitSamples(25, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(indexes(t, got)) != fmt.Sprint(seq(0, 25)) {
+		t.Fatalf("delivered %v", indexes(t, got))
+	}
+	f.waitStatus("the spool emptied", func(st *messages.Status) bool { return st.QueueDepth == 0 })
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// What an earlier run left in the spool goes out first, in order, then
+// the new samples.
+func TestSpoolFromAnEarlierRunFirst(t *testing.T) {
+	l := lazySpool(t)
+	sp, err, _ := l.Get(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		sp.Append("fast", base.Add(time.Duration(i)*time.Millisecond), []byte(fmt.Sprintf(`{"data":{"i":%d}}`, i)))
+	}
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	f := startReporter(t, s.URL(), func(o *Options) { o.Spool = LazyOpener(l) })
+	got, err := s.WaitSamples(5, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 5; i < 8; i++ {
+		f.sample(i)
+	}
+	got, err = s.WaitSamples(8, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(indexes(t, got)) != fmt.Sprint(seq(0, 8)) {
+		t.Fatalf("delivered %v", indexes(t, got))
+	}
+}
+
+// fakeBacking is a spool that can be made to fail, as a full disk does.
+type fakeBacking struct {
+	mu      sync.Mutex
+	failing bool
+	next    uint64
+	recs    map[uint64]spool.Record
+}
+
+func (f *fakeBacking) setFailing(v bool) { f.mu.Lock(); f.failing = v; f.mu.Unlock() }
+
+func (f *fakeBacking) Append(kind string, at time.Time, p []byte) (spool.Record, []uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing {
+		return spool.Record{}, nil, errors.New("write spool.db: no space left on device")
+	}
+	f.next++
+	r := spool.Record{Seq: f.next, Kind: kind, CollectedAt: at, Payload: bytes.Clone(p)}
+	f.recs[r.Seq] = r
+	return r, nil, nil
+}
+
+func (f *fakeBacking) Delete(seqs ...uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range seqs {
+		delete(f.recs, s)
+	}
+	return nil
+}
+
+func (f *fakeBacking) Read(after uint64, max, _ int) ([]spool.Record, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []spool.Record
+	for s := after + 1; s <= f.next && len(out) < max; s++ {
+		if r, ok := f.recs[s]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeBacking) Stats() spool.Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return spool.Stats{Records: len(f.recs)}
+}
+
+// A full disk: samples are held in memory, the failure is logged once, and
+// when the disk has room again new samples go to the spool; all of them
+// are delivered, none lost.
+func TestFullDiskFallsBackToMemoryAndBack(t *testing.T) {
+	fb := &fakeBacking{recs: map[uint64]spool.Record{}}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	f := startReporter(t, s.URL(), func(o *Options) {
+		o.Log = log
+		o.Spool = func(time.Time) (Backing, error, bool) { return fb, nil, false }
+	})
+	for i := 0; i < 3; i++ {
+		f.sample(i)
+	}
+	if _, err := s.WaitSamples(3, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	fb.setFailing(true)
+	for i := 3; i < 9; i++ {
+		f.sample(i)
+	}
+	if _, err := s.WaitSamples(9, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	fb.setFailing(false)
+	for i := 9; i < 12; i++ {
+		f.sample(i)
+	}
+	got, err := s.WaitSamples(12, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(indexes(t, got)) != fmt.Sprint(seq(0, 12)) {
+		t.Fatalf("delivered %v", indexes(t, got))
+	}
+	testkit.Eventually(t, 10*time.Second, "the spool emptied", func() bool { return fb.Stats().Records == 0 })
+	out := logs.String()
+	if n := strings.Count(out, "spool unusable"); n != 1 {
+		t.Errorf("%d 'spool unusable' lines for 6 failed appends, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "spool usable again"); n != 1 {
+		t.Errorf("%d recovery lines, want 1:\n%s", n, out)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// 100,000 spooled samples: memory holds the window, not the spool.
+func TestWindowBoundWith100kSpooled(t *testing.T) {
+	l := lazySpool(t)
+	sp, _, _ := l.Get(time.Now())
+	body := bytes.Repeat([]byte("x"), 1000)
+	for i := 0; i < 100; i++ { // 100k records, a thousand per commit
+		batch := make([]spool.Record, 1000)
+		for j := range batch {
+			batch[j] = spool.Record{Kind: "fast", CollectedAt: base, Payload: body}
+		}
+		if _, _, err := sp.AppendBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &Queue{MaxItems: 2000, MaxBytes: 64 << 20}
+	d := NewDelivery(q, 64, time.Second)
+	st := NewStore(q, d, LazyOpener(l), discard)
+	st.Refill(time.Now())
+	if q.Len() != WindowItems || q.Bytes() > WindowBytes {
+		t.Fatalf("window holds %d items / %d bytes, want %d", q.Len(), q.Bytes(), WindowItems)
+	}
+	// Deliver the window: it refills from disk, never beyond its bound.
+	for round := 0; round < 3; round++ {
+		var its []*Item
+		q.Each(func(it *Item) bool { its = append(its, it); return true })
+		for _, it := range its {
+			q.Done(it)
+		}
+		st.Refill(time.Now())
+		if q.Len() != WindowItems {
+			t.Fatalf("round %d: window %d", round, q.Len())
+		}
+	}
+	if got := st.Stats().Depth; got != 100_000-3*WindowItems {
+		t.Fatalf("depth %d", got)
+	}
+}

@@ -1,0 +1,53 @@
+package spool
+
+import (
+	"sync"
+	"time"
+)
+
+// Lazy opens the spool on first use and, while it cannot be opened (the
+// directory unwritable, another agent holding the lock), tries again at
+// most once per Retry. It outlives the reporter actor, so a restarted
+// reporter finds the same open spool.
+type Lazy struct {
+	Dir      string
+	MaxBytes int64
+	Retry    time.Duration
+
+	mu   sync.Mutex
+	s    *Spool
+	last time.Time
+	err  error
+}
+
+// Get returns the open spool, or the error of the latest attempt to open
+// it; tried tells whether this call made an attempt (so the caller logs a
+// failure once, and a later success once).
+func (l *Lazy) Get(now time.Time) (s *Spool, err error, tried bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		return l.s, nil, false
+	}
+	if !l.last.IsZero() && now.Sub(l.last) < l.Retry {
+		return nil, l.err, false
+	}
+	l.last = now
+	l.s, l.err = Open(l.Dir, l.MaxBytes)
+	return l.s, l.err, true
+}
+
+// Close closes the spool if it was opened.
+func (l *Lazy) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s == nil {
+		return nil
+	}
+	err := l.s.Close()
+	l.s = nil
+	return err
+}
+
+// Path is the spool file's path.
+func (l *Lazy) Path() string { return l.Dir + "/" + FileName }
