@@ -63,7 +63,9 @@ type Status struct {
 	SpoolFallback bool
 	Pushed        uint64
 	Acked         uint64
-	LastError     string
+	// Refused counts samples the server answered with an error (dropped).
+	Refused   uint64
+	LastError string
 }
 
 // Encoded is a sample already encoded, pushed as it is (replay): the

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/internal/spool"
+	"github.com/proxmox-agent/proxmox-agent/internal/status"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -202,12 +204,8 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 	env.ReporterStatus = t.ReporterStatus
 	t.Runner = env.Runner
 	rep, err := ctx.SpawnNamed(reporter.Props(reporter.Options{
-		Server: reporter.Server{
-			URL: cfg.ServerURL, Token: cfg.Token, Topic: cfg.Topic, HostID: cfg.HostID, Version: cfg.Version,
-			Heartbeat:    config.Seconds(cfg.Reporter.HeartbeatSeconds),
-			ReplyTimeout: config.Seconds(cfg.Reporter.ReplyTimeoutSeconds),
-			CAFile:       cfg.TLS.CAFile, Insecure: cfg.TLS.InsecureSkipVerify,
-		},
+		Server: serverOf(cfg),
+
 		Dump: t.Dump, Log: log,
 		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,
 		Spool: t.spoolOpener(),
@@ -360,4 +358,32 @@ func Wire(cfg *config.Config, h *dump.Handle, stats *collect.Stats, log *slog.Lo
 		Config: cfg, Dump: h, Stats: stats, Log: log,
 		Runner: &runner.Runner{MaxOutput: cfg.Commands.MaxOutputBytes, Dump: h},
 	}
+}
+
+// StatusDoc assembles what `proxmox-agent status` shows from the reporter,
+// the collectors' counters and health, and the config. It asks the
+// reporter, so it is called from a goroutine, never from an actor.
+func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
+	d := status.Doc{Version: cfg.Version, PID: os.Getpid(), StartedAt: t.Stats.Started, Server: cfg.RedactedURL()}
+	if st, err := t.ReporterStatus(2 * time.Second); err != nil {
+		d.LastError = err.Error()
+	} else {
+		d.Connected, d.Joined, d.Since, d.LastError = st.Connected, st.Joined, st.Since, st.LastError
+		d.Queue = status.Queue{Depth: st.QueueDepth, Bytes: int64(st.QueueBytes), Oldest: st.QueueOldest,
+			Dropped: st.Dropped, Poisoned: st.Poisoned, Corrupt: st.Corrupt, Fallback: st.SpoolFallback}
+	}
+	if t.Spool != nil {
+		d.Queue.Spool = t.Spool.Path()
+	}
+	for _, kind := range messages.Kinds {
+		c, h := t.Stats.Collectors[kind], t.Stats.Health[kind]
+		last, took, sources := h.Snapshot()
+		d.Cadences = append(d.Cadences, status.Cadence{Kind: kind, Interval: cfg.Interval(kind),
+			Rounds: c.Rounds.Load(), Skipped: c.Skipped.Load(), LastRound: last, LastDuration: took})
+		for _, s := range sources {
+			d.Sources = append(d.Sources, status.Source{Cadence: kind, Name: s.Name, LastOK: s.LastOK,
+				LastError: s.LastError, LastErrorAt: s.LastErrorAt})
+		}
+	}
+	return d
 }

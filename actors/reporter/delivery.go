@@ -40,6 +40,8 @@ type Stats struct {
 	Acked   uint64 // items delivered
 	// Poisoned counts items set aside after MaxFailures failed attempts.
 	Poisoned uint64
+	// Refused counts items the server answered with an error (dropped).
+	Refused uint64
 }
 
 // MaxFailures is how many times an item may be the oldest push in flight
@@ -87,6 +89,7 @@ type Delivery struct {
 	byRef                   map[wireKey]*Item
 	inflight                int
 	pushed, acked, poisoned uint64
+	refused                 uint64
 }
 
 // NewDelivery delivers the items of q with at most window pushes in flight
@@ -179,6 +182,7 @@ func (d *Delivery) Replied(ref string, gen uint64, status, response string) (*It
 	if strings.Contains(response, "unmatched topic") {
 		return it, Requeued, learnt
 	}
+	d.refused++
 	d.q.Done(it)
 	return it, Refused, learnt
 }
@@ -249,7 +253,7 @@ func (d *Delivery) Lost() (poisoned []*Item) {
 // Stats returns the counters for the reporter's status.
 func (d *Delivery) Stats() Stats {
 	return Stats{Queued: d.q.Len(), Bytes: d.q.Bytes(), Dropped: d.q.Dropped(), Pushed: d.pushed,
-		Acked: d.acked, Poisoned: d.poisoned}
+		Acked: d.acked, Poisoned: d.poisoned, Refused: d.refused}
 }
 
 // onWire is the item on the wire as push ref of generation gen, if any:

@@ -208,7 +208,7 @@ func (r *reporter) status() *messages.Status {
 	return &messages.Status{Connected: r.connected, Joined: r.joined, Since: r.since,
 		QueueDepth: q.Depth, QueueBytes: int(q.Bytes), QueueOldest: q.Oldest, Dropped: q.Dropped,
 		Poisoned: st.Poisoned, Corrupt: q.Corrupt, SpoolFallback: q.Fallback,
-		Pushed: st.Pushed, Acked: st.Acked, LastError: r.last}
+		Pushed: st.Pushed, Acked: st.Acked, Refused: st.Refused, LastError: r.last}
 }
 
 // onCheck runs the in-flight check and re-arms it; a check armed by the

@@ -28,6 +28,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/logging"
 	"github.com/proxmox-agent/proxmox-agent/internal/sdnotify"
 	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
+	"github.com/proxmox-agent/proxmox-agent/internal/status"
 	"github.com/proxmox-agent/proxmox-agent/supervisor"
 )
 
@@ -44,14 +45,23 @@ type flags struct {
 	logFormat string
 	logLevel  string
 	source    string
+	json      bool
+	socket    string
+	since     string
+	until     string
+	dryRun    bool
 }
 
-const usage = `usage: proxmox-agent [run|once|check-config|version|help] [flags]
+const usage = `usage: proxmox-agent [run|once|check-config|status|replay|version|help] [flags]
 
   run           start the agent (default)
   once          collect every cadence once, print the payloads as JSON, exit
                 (--source NAME: run only that source)
   check-config  validate the config file; exit 0 if good, 1 with the reasons
+  status        ask the running agent where delivery and collection stand
+                (--json for scripts; exit 1 when no agent is running)
+  replay FILE…  push every sample of a dump's samples.log to the server
+                (--since/--until RFC 3339, --dry-run to list them)
   version       print the version
   help          print this help
 
@@ -72,17 +82,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (overrides [log] format)")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides [log] level)")
 	fs.StringVar(&f.source, "source", "", "once only: run this one source (one of "+strings.Join(config.SourceNames, ", ")+")")
+	fs.BoolVar(&f.json, "json", false, "status only: print the JSON document")
+	fs.StringVar(&f.socket, "socket", "", "status only: the agent's socket (default: [status] socket of the config)")
+	fs.StringVar(&f.since, "since", "", "replay only: samples collected at or after this RFC 3339 time")
+	fs.StringVar(&f.until, "until", "", "replay only: samples collected before this RFC 3339 time")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "replay only: list what would be pushed, push nothing")
 	if cmd == "help" || wantsHelp(args) {
 		// Asked-for help is the output, not an error: stdout, exit 0.
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return 0
 	}
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+	if len(positional) > 0 && cmd != "replay" {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", positional[0])
 		fs.Usage()
 		return 2
 	}
@@ -98,12 +114,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(f, stdout, stderr)
 	case "once":
 		return once(f, stdout, stderr)
+	case "status":
+		return statusCmd(f, stdout, stderr)
+	case "replay":
+		return replayCmd(f, positional, stdout, stderr)
 	case "run":
 		return daemon(f, stderr)
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n", cmd)
 		fs.Usage()
 		return 2
+	}
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments ("replay a.log --since T b.log"); "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
 }
 
@@ -260,6 +299,8 @@ func daemon(f flags, stderr io.Writer) int {
 	}
 	stopWatchdog := watchdog(tree.Alive, notify, log)
 	defer stopWatchdog()
+	stopStatus := serveStatus(cfg.Status.Socket, func() status.Doc { return tree.StatusDoc(cfg) }, log)
+	defer stopStatus()
 	for {
 		select {
 		case s := <-sigs:

@@ -37,6 +37,8 @@ type Config struct {
 	// StatusSocket is the status socket; empty gives one in a fresh
 	// temporary directory.
 	StatusSocket string
+	// QueueMaxSamples bounds the memory queue; 0 keeps the default.
+	QueueMaxSamples int
 }
 
 // fill resolves the temporary defaults of c.
@@ -70,6 +72,13 @@ func WriteConfig(t testing.TB, c Config) string {
 	return writeFilled(t, c)
 }
 
+func queueLine(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("queue_max_samples = %d\n", n)
+}
+
 func writeFilled(t testing.TB, c Config) string {
 	t.Helper()
 	body := fmt.Sprintf(`server_url = %q
@@ -85,11 +94,11 @@ slow_seconds = 3600
 root = %q
 [reporter]
 reply_timeout_seconds = 1
-[spool]
+%s[spool]
 dir = %q
 [status]
 socket = %q
-`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"), c.SpoolDir, c.StatusSocket)
+`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"), queueLine(c.QueueMaxSamples), c.SpoolDir, c.StatusSocket)
 	if c.DumpDir != "" {
 		body += fmt.Sprintf("[debug]\ndump_dir = %q\n", c.DumpDir)
 	}

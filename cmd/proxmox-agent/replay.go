@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/logging"
+	"github.com/proxmox-agent/proxmox-agent/supervisor"
+)
+
+// window selects samples by collected_at: [since, until).
+type window struct{ since, until time.Time }
+
+func (w window) has(t time.Time) bool {
+	return (w.since.IsZero() || !t.Before(w.since)) && (w.until.IsZero() || t.Before(w.until))
+}
+
+func parseWindow(f flags) (window, error) {
+	var w window
+	var err error
+	if f.since != "" {
+		if w.since, err = time.Parse(time.RFC3339Nano, f.since); err != nil {
+			return w, fmt.Errorf("--since %q: want RFC 3339, e.g. 2026-11-29T10:00:00Z", f.since)
+		}
+	}
+	if f.until != "" {
+		if w.until, err = time.Parse(time.RFC3339Nano, f.until); err != nil {
+			return w, fmt.Errorf("--until %q: want RFC 3339, e.g. 2026-11-29T12:00:00Z", f.until)
+		}
+	}
+	return w, nil
+}
+
+// scanFiles calls fn for every selected sample of files, in order, and
+// reports what it skipped to note (torn last entries, damaged ones).
+func scanFiles(files []string, w window, note io.Writer, fn func(string, dump.LoggedSample) error) error {
+	for _, name := range files {
+		fh, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		rep, err := dump.ScanSamples(fh, func(s dump.LoggedSample) error {
+			if !w.has(s.CollectedAt) {
+				return nil
+			}
+			return fn(name, s)
+		})
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if note != nil {
+			if rep.Torn {
+				fmt.Fprintf(note, "note: %s: the last entry is cut short (the file was being written): skipped\n", name)
+			}
+			for _, b := range rep.Bad {
+				fmt.Fprintf(note, "note: %s: %s: skipped\n", name, b)
+			}
+		}
+	}
+	return nil
+}
+
+// replayCmd pushes the samples of dump files to the configured server.
+func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "replay: name at least one samples.log (e.g. /var/log/proxmox-agent/samples.log.1)")
+		return 2
+	}
+	w, err := parseWindow(f)
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return 2
+	}
+	total := 0
+	err = scanFiles(files, w, stderr, func(name string, s dump.LoggedSample) error {
+		total++
+		if f.dryRun {
+			fmt.Fprintf(stdout, "%s  %-6s  %7d bytes  %s:%d\n", dump.Timestamp(s.CollectedAt), s.Kind, len(s.Payload), name, s.Line)
+		}
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return 1
+	}
+	if f.dryRun {
+		fmt.Fprintf(stdout, "%d samples would be pushed\n", total)
+		return 0
+	}
+	if total == 0 {
+		fmt.Fprintln(stdout, "no sample selected: nothing to push")
+		return 0
+	}
+	return push(f, files, w, total, stdout, stderr)
+}
+
+func push(f flags, files []string, w window, total int, stdout, stderr io.Writer) int {
+	cfg, log, err := loadConfig(f, stderr)
+	if err != nil {
+		log.Error("cannot load config", "err", err)
+		return 1
+	}
+	sum, err := supervisor.Replay(supervisor.ReplayOptions{
+		Config: cfg, Log: log, Total: total,
+		Samples: func(yield func(dump.LoggedSample) error) error {
+			return scanFiles(files, w, nil, func(_ string, s dump.LoggedSample) error { return yield(s) })
+		},
+		Progress:      progress(stderr, total),
+		SystemOptions: []actor.ConfigOption{logging.ActorSystemOption(log)},
+	})
+	rate := float64(sum.Delivered) / sum.Elapsed.Seconds()
+	fmt.Fprintf(stdout, "replayed %d of %d samples to %s in %s (%.0f/s); refused %d, set aside %d, lost %d, pushes %d\n",
+		sum.Delivered, sum.Total, cfg.RedactedURL(), sum.Elapsed.Round(time.Millisecond), rate, sum.Refused, sum.Poisoned, sum.Lost, sum.Pushes)
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return 1
+	}
+	if sum.Delivered != sum.Total {
+		return 1
+	}
+	return 0
+}
+
+// progress returns a progress line writer when w is a terminal (count,
+// total, rate, redrawn in place), else nil: a log file gets the summary.
+func progress(w io.Writer, total int) func(int) {
+	fh, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if _, err := unix.IoctlGetTermios(int(fh.Fd()), unix.TCGETS); err != nil {
+		return nil
+	}
+	start, last := time.Now(), time.Time{}
+	return func(done int) {
+		if time.Since(last) < 200*time.Millisecond && done != total {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(fh, "\r%d/%d delivered  %.0f/s ", done, total, float64(done)/time.Since(start).Seconds())
+		if done == total {
+			fmt.Fprintln(fh)
+		}
+	}
+}

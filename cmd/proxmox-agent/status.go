@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/status"
+)
+
+// statusCmd asks the running agent over its socket and prints the answer.
+func statusCmd(f flags, stdout, stderr io.Writer) int {
+	path := f.socket
+	if path == "" {
+		path = config.DefaultStatusSocket
+		if cfg, err := config.Load(config.ResolvePath(f.config, os.Getenv), os.Hostname); err == nil {
+			path = cfg.Status.Socket
+		}
+	}
+	if path == "" {
+		fmt.Fprintln(stderr, "the status socket is off in the config ([status] socket = \"\"); pass --socket PATH")
+		return 1
+	}
+	d, err := status.Fetch(path, 5*time.Second)
+	if err != nil {
+		if errors.Is(err, status.ErrNotRunning) {
+			fmt.Fprintf(stderr, "%v\n(is the service running? systemctl status proxmox-agent)\n", err)
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		return 1
+	}
+	if f.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(d); err != nil {
+			return 1
+		}
+		return 0
+	}
+	if err := status.Render(stdout, d, time.Now()); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// serveStatus starts the status socket for a running tree; a failure is
+// logged and the agent runs on without it.
+func serveStatus(path string, doc func() status.Doc, log interface{ Warn(string, ...any) }) func() {
+	if path == "" {
+		return func() {}
+	}
+	srv, err := status.Serve(path, doc)
+	if err != nil {
+		log.Warn("status socket unavailable; `proxmox-agent status` will not answer", "err", err)
+		return func() {}
+	}
+	return func() { _ = srv.Close() }
+}
