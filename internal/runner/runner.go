@@ -235,6 +235,11 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 			waitErr = nil
 		}
 	}
+	return exited(res, waitErr)
+}
+
+// exited fills in the outcome of a command that was reaped.
+func exited(res Result, waitErr error) Result {
 	if waitErr == nil {
 		res.Outcome = dump.OK
 		return res
