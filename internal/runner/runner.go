@@ -214,6 +214,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	_ = outR.SetReadDeadline(time.Now().Add(timeout))
+	// Cancellation moves the deadline into the past, which ends the read.
 	stopCancel := context.AfterFunc(ctx, func() { _ = outR.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopCancel()
 	_, readErr := stdout.ReadFrom(outR)
