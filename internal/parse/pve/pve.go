@@ -123,16 +123,20 @@ type rawStorage struct {
 	StorageState
 }
 
-// ParseStorage parses /nodes/<node>/storage, sorted by storage id.
+// ParseStorage parses /nodes/<node>/storage, sorted by storage id. It
+// decodes in one pass like ParseGuests: an element that is not an object
+// decodes to a zero item (no storage id, skipped).
 func ParseStorage(b []byte) ([]Storage, error) {
-	var items []json.RawMessage
+	var items []rawStorage
 	if err := json.Unmarshal(b, &items); err != nil {
-		return nil, fmt.Errorf("pvesh /nodes/<node>/storage: want a JSON array: %w", err)
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) || items == nil {
+			return nil, fmt.Errorf("pvesh /nodes/<node>/storage: want a JSON array: %w", err)
+		}
 	}
 	out := []Storage{}
-	for _, it := range items {
-		var r rawStorage
-		if json.Unmarshal(it, &r) != nil || r.Storage == "" {
+	for _, r := range items {
+		if r.Storage == "" {
 			continue
 		}
 		content := strings.Split(string(r.Content), ",")

@@ -82,6 +82,43 @@ func TestParseStorage(t *testing.T) {
 	}
 }
 
+// parseStorageTwoPass is ParseStorage as it was before issue 12, the
+// reference for the one-pass decode.
+func parseStorageTwoPass(b []byte) ([]Storage, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, err
+	}
+	out := []Storage{}
+	for _, it := range items {
+		var r rawStorage
+		if json.Unmarshal(it, &r) != nil || r.Storage == "" {
+			continue
+		}
+		content := strings.Split(string(r.Content), ",")
+		if r.Content == "" {
+			content = []string{}
+		}
+		out = append(out, Storage{Storage: string(r.Storage), Type: string(r.Type), Content: content, StorageState: r.StorageState})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Storage < out[j].Storage })
+	return out, nil
+}
+
+func TestParseStorageAgreesWithTwoPass(t *testing.T) {
+	for _, in := range []string{
+		string(read(t, "pvesh-nodes-storage.json")), ``, `null`, `[]`, `{}`, `"x"`, `[5,null,[],"s",{}]`,
+		`[{"storage":"b","content":"images,rootdir","total":"5"},3,{"storage":"a","enabled":1,"type":{"x":1}}]`,
+		`[{"storage":"a"}`,
+	} {
+		a, errA := ParseStorage([]byte(in))
+		b, errB := parseStorageTwoPass([]byte(in))
+		if (errA == nil) != (errB == nil) || !reflect.DeepEqual(a, b) {
+			t.Errorf("%q: got %+v %v, reference %+v %v", in, a, errA, b, errB)
+		}
+	}
+}
+
 func TestParseVersion(t *testing.T) {
 	v, err := ParseVersion(read(t, "pvesh-nodes-version.json"))
 	if err != nil || v.Version != "9.0.10" || v.Release != "9.0" {
@@ -175,4 +212,14 @@ func FuzzParseGuests(f *testing.F) {
 		}
 		agreesWithTwoPass(t, b, "pve1")
 	})
+}
+
+func BenchmarkParseStorage(b *testing.B) {
+	in := read(b, "pvesh-nodes-storage.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		if ss, err := ParseStorage(in); err != nil || len(ss) == 0 {
+			b.Fatal(err)
+		}
+	}
 }
