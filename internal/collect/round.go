@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +65,7 @@ type Result struct {
 }
 
 type result struct {
+	index int
 	name  string
 	data  any
 	err   error
@@ -76,30 +76,77 @@ type result struct {
 // a source that overruns is reported and left behind (its busy flag stays
 // set until it returns, so the next round reports it instead of starting it
 // again).
+//
+// Each source runs in one goroutine of its own, which clears the source's
+// busy flag before it hands its result over: once Run has the result, the
+// next round can start the source again. Run itself waits for the results
+// and for the earliest deadline still pending on one timer.
 func (r *Round) Run(at time.Time) Result {
-	results := make(chan result, len(r.Sources))
-	var wg sync.WaitGroup
+	n := len(r.Sources)
+	results := make(chan result, n) // never blocks a source, even one left behind
+	var out []result
+	deadlines := make([]time.Time, n) // zero: not pending
+	pending := 0
 	for i := range r.Sources {
 		src := &r.Sources[i]
 		if !r.busy[i].CompareAndSwap(false, true) {
-			results <- result{name: src.Name, err: fmt.Errorf("previous run still in progress; not started again")}
+			out = append(out, result{name: src.Name, err: fmt.Errorf("previous run still in progress; not started again")})
 			continue
 		}
-		wg.Add(1)
+		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
+		deadlines[i], _ = ctx.Deadline()
+		pending++
 		go func() {
-			defer wg.Done()
-			results <- r.runSource(src, &r.busy[i])
+			defer cancel()
+			res := r.collect(ctx, i, src)
+			r.busy[i].Store(false)
+			results <- res
 		}()
 	}
-	wg.Wait()
-	close(results)
-	return assemble(r.Kind, at, results)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for pending > 0 {
+		next := r.expire(deadlines, &out, &pending)
+		if pending == 0 {
+			break
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case res := <-results:
+			if !deadlines[res.index].IsZero() { // not already reported as timed out
+				deadlines[res.index] = time.Time{}
+				pending--
+				out = append(out, res)
+			}
+		case <-timer.C:
+		}
+	}
+	return assemble(r.Kind, at, out)
 }
 
-func assemble(kind string, at time.Time, results <-chan result) Result {
+// expire reports every pending source whose deadline has passed as timed
+// out, and returns the earliest deadline still pending.
+func (r *Round) expire(deadlines []time.Time, out *[]result, pending *int) time.Time {
+	now := time.Now()
+	var next time.Time
+	for i, d := range deadlines {
+		switch {
+		case d.IsZero():
+		case !now.Before(d):
+			deadlines[i] = time.Time{}
+			*pending--
+			*out = append(*out, result{index: i, name: r.Sources[i].Name, err: fmt.Errorf("timed out after %s", r.Sources[i].Timeout)})
+		case next.IsZero() || d.Before(next):
+			next = d
+		}
+	}
+	return next
+}
+
+func assemble(kind string, at time.Time, results []result) Result {
 	s := &messages.Sample{Kind: kind, CollectedAt: at, Data: map[string]any{}}
 	out := Result{Sample: s, Errs: map[string]error{}}
-	for res := range results {
+	for _, res := range results {
 		out.Errs[res.name] = res.err
 		if res.err == nil {
 			s.Data[res.name] = res.data
@@ -117,30 +164,17 @@ func assemble(kind string, at time.Time, results <-chan result) Result {
 	return out
 }
 
-// runSource waits for one source up to its timeout. The source itself runs
-// in a goroutine of its own that clears busy when it really ends.
-func (r *Round) runSource(src *Source, busy *atomic.Bool) result {
-	ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
-	defer cancel()
-	out := make(chan result, 1)
-	go func() {
-		defer busy.Store(false)
-		defer func() {
-			if p := recover(); p != nil {
-				r.Counters.Panics.Add(1)
-				r.Log.Error("source panicked", "source", src.Name, "panic", p, "stack", string(debug.Stack()))
-				out <- result{name: src.Name, err: fmt.Errorf("internal error: source panicked: %v", p), panic: true}
-			}
-		}()
-		data, err := src.Collect(ctx)
-		out <- result{name: src.Name, data: data, err: err}
+// collect runs one source, turning a panic into an error result.
+func (r *Round) collect(ctx context.Context, i int, src *Source) (res result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.Counters.Panics.Add(1)
+			r.Log.Error("source panicked", "source", src.Name, "panic", p, "stack", string(debug.Stack()))
+			res = result{index: i, name: src.Name, err: fmt.Errorf("internal error: source panicked: %v", p), panic: true}
+		}
 	}()
-	select {
-	case res := <-out:
-		return res
-	case <-ctx.Done():
-		return result{name: src.Name, err: fmt.Errorf("timed out after %s", src.Timeout)}
-	}
+	data, err := src.Collect(ctx)
+	return result{index: i, name: src.Name, data: data, err: err}
 }
 
 // CollectOnce runs one round of sources outside any actor (the `once`

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -165,31 +166,58 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	}
 	cmd.Env = append(env[:len(env):len(env)], "LC_ALL=C.UTF-8")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout := &capped{max: r.maxOutput()}
-	stderr := &capped{max: r.maxOutput()}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// A grandchild that inherits stdout (a forked helper, "cmd &") would
-	// keep Wait blocked until the timeout after the command itself exited,
-	// throwing its good output away: stop reading that long after exit.
-	cmd.WaitDelay = outputDelay
-
 	if cmd.Err != nil { // lookup failed
 		return startFailure(res, cmd.Err)
 	}
-	if err := cmd.Start(); err != nil {
+	// stdout is a pipe of our own that this goroutine reads, stderr goes
+	// through os/exec's copier: one goroutine fewer per command than
+	// letting os/exec copy both (issue 12), and neither stream costs a
+	// 32 KiB copy buffer (capped.ReadFrom).
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return startFailure(res, err)
+	}
+	defer outR.Close()
+	stdout := &capped{max: r.maxOutput()}
+	stderr := &capped{max: r.maxOutput()}
+	cmd.Stdout, cmd.Stderr = outW, stderr
+	// A grandchild that inherits stderr (a forked helper, "cmd &") would
+	// keep Wait blocked until the timeout after the command itself exited,
+	// throwing its good output away: stop reading that long after exit.
+	// The waiter below does the same for stdout.
+	cmd.WaitDelay = outputDelay
+	err = cmd.Start()
+	outW.Close() // the child has its copy; EOF comes when it (and any heir) closes it
+	if err != nil {
 		return startFailure(res, err)
 	}
 	done := make(chan error, 1)
 	reaped := make(chan struct{})
 	released = true // from here the waiter goroutine releases the key
 	go func() {
-		done <- cmd.Wait()
+		err := cmd.Wait()
+		// The command has exited: give its stdout outputDelay more for what
+		// it wrote just before, unless Wait already waited that long for a
+		// grandchild holding stderr (which then holds stdout too).
+		cut := time.Now().Add(outputDelay)
+		if errors.Is(err, exec.ErrWaitDelay) {
+			cut = time.Now()
+		}
+		_ = outR.SetReadDeadline(cut)
+		// Released before the result is handed over, so that the caller's
+		// next run of this line is not answered "stuck".
 		r.release(key)
 		close(reaped)
+		done <- err
 	}()
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	_ = outR.SetReadDeadline(time.Now().Add(timeout))
+	// Cancellation moves the deadline into the past, which ends the read.
+	stopCancel := context.AfterFunc(ctx, func() { _ = outR.SetReadDeadline(time.Unix(1, 0)) })
+	defer stopCancel()
+	_, readErr := stdout.ReadFrom(outR)
 	var waitErr error
 	select {
 	case waitErr = <-done:
@@ -200,12 +228,19 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	}
 	res.Stdout, res.Stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
 	res.Truncated = stdout.truncated || stderr.truncated
-	if errors.Is(waitErr, exec.ErrWaitDelay) {
-		// The command exited 0 but something it started still holds its
+	if errors.Is(waitErr, exec.ErrWaitDelay) || errors.Is(readErr, os.ErrDeadlineExceeded) {
+		// The command exited but something it started still holds its
 		// output: keep what it printed and kill the leftovers.
 		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-		waitErr = nil
+		if errors.Is(waitErr, exec.ErrWaitDelay) {
+			waitErr = nil
+		}
 	}
+	return exited(res, waitErr)
+}
+
+// exited fills in the outcome of a command that was reaped.
+func exited(res Result, waitErr error) Result {
 	if waitErr == nil {
 		res.Outcome = dump.OK
 		return res
@@ -336,4 +371,33 @@ func (c *capped) Write(p []byte) (int, error) {
 	}
 	c.truncated = true
 	return len(p), nil
+}
+
+// ReadFrom reads src to its end, keeping the first max bytes. io.Copy (and
+// so os/exec's copier) uses it instead of Write, reading straight into the
+// buffer: without it every stream cost a 32 KiB copy buffer.
+func (c *capped) ReadFrom(src io.Reader) (int64, error) {
+	var total int64
+	if room := int64(c.max - c.buf.Len()); room > 0 {
+		n, err := c.buf.ReadFrom(io.LimitReader(src, room))
+		total += n
+		if err != nil || n < room {
+			return total, err
+		}
+	}
+	// At the cap: whatever else comes is read and thrown away.
+	scratch := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(scratch)
+		if n > 0 {
+			c.truncated = true
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }

@@ -155,6 +155,15 @@ func TestOutputCap(t *testing.T) {
 	if res.Outcome != dump.OK || !res.Truncated || len(res.Stdout) != 1000 || string(res.Stderr) != "done\n" {
 		t.Fatalf("outcome %v truncated %v len %d stderr %q", res.Outcome, res.Truncated, len(res.Stdout), res.Stderr)
 	}
+	// The same on stderr; and exactly the cap is not truncated.
+	res = r.Run(context.Background(), 10*time.Second, "/bin/sh", "-c", "head -c 5000000 /dev/zero >&2; head -c 1000 /dev/zero")
+	if res.Outcome != dump.OK || !res.Truncated || len(res.Stderr) != 1000 || len(res.Stdout) != 1000 {
+		t.Fatalf("outcome %v truncated %v len %d stdout %d", res.Outcome, res.Truncated, len(res.Stderr), len(res.Stdout))
+	}
+	res = r.Run(context.Background(), 10*time.Second, "/bin/sh", "-c", "head -c 1000 /dev/zero")
+	if res.Outcome != dump.OK || res.Truncated || len(res.Stdout) != 1000 {
+		t.Fatalf("outcome %v truncated %v len %d", res.Outcome, res.Truncated, len(res.Stdout))
+	}
 }
 
 // Seed shell_test: "run/2 logs to Diagnostics when dump_dir is set".
@@ -200,22 +209,49 @@ func waitGone(t *testing.T, pid int) {
 // (a backgrounded helper) is a success with its output, not a timeout and
 // then a stuck command; the grandchild is killed with its process group.
 func TestGrandchildHoldingStdout(t *testing.T) {
+	for name, heir := range map[string]string{
+		"stdout and stderr": "sleep 60 &",
+		// stdout is read by the runner itself, stderr by os/exec: each
+		// must stop waiting for a grandchild on its own.
+		"stdout only": "sleep 60 2>/dev/null &",
+		"stderr only": "sleep 60 >/dev/null &",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &Runner{}
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			res := r.Run(context.Background(), 20*time.Second, "/bin/sh", "-c", heir+" echo $! > "+pidFile+"; echo done; echo warn >&2")
+			if res.Outcome != dump.OK || string(res.Stdout) != "done\n" || string(res.Stderr) != "warn\n" {
+				t.Fatalf("outcome %v stdout %q stderr %q reason %q", res.Outcome, res.Stdout, res.Stderr, res.Reason)
+			}
+			if res.Duration > 10*time.Second {
+				t.Fatalf("waited %s: the grandchild's open pipe held the call", res.Duration)
+			}
+			if n := r.Stuck(); n != 0 {
+				t.Fatalf("%d stuck commands", n)
+			}
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			testkit.Eventually(t, 10*time.Second, "the grandchild killed", func() bool { return gone(pid) })
+		})
+	}
+}
+
+// A command line is released before Run returns, so the caller's next run
+// of the same line (the next round) is never answered "stuck". It used to
+// be released by the waiter goroutine after handing back the result, and a
+// run started at once could find the claim still held.
+func TestReleasedBeforeRunReturns(t *testing.T) {
 	r := &Runner{}
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	res := r.Run(context.Background(), 20*time.Second, "/bin/sh", "-c", "sleep 60 & echo $! > "+pidFile+"; echo done")
-	if res.Outcome != dump.OK || string(res.Stdout) != "done\n" {
-		t.Fatalf("outcome %v stdout %q reason %q", res.Outcome, res.Stdout, res.Reason)
+	for i := 0; i < 300; i++ {
+		res := r.Run(context.Background(), 5*time.Second, "/bin/true")
+		if res.Outcome != dump.OK {
+			t.Fatalf("run %d: %v %s", i, res.Outcome, res.Reason)
+		}
+		if n := r.Outstanding(); n != 0 {
+			t.Fatalf("run %d: %d outstanding after Run returned", i, n)
+		}
 	}
-	if res.Duration > 10*time.Second {
-		t.Fatalf("waited %s: the grandchild's open pipe held the call", res.Duration)
-	}
-	if n := r.Stuck(); n != 0 {
-		t.Fatalf("%d stuck commands", n)
-	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	testkit.Eventually(t, 10*time.Second, "the grandchild killed", func() bool { return gone(pid) })
 }

@@ -24,7 +24,7 @@ func U(v uint64) Uint { return Uint{V: v, Valid: true} }
 
 // UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
 func (u *Uint) UnmarshalJSON(b []byte) error {
-	*u = ParseUint(literal(b))
+	*u = ParseUint(string(literal(b)))
 	return nil
 }
 
@@ -57,7 +57,7 @@ type Int struct {
 
 // UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
 func (i *Int) UnmarshalJSON(b []byte) error {
-	*i = ParseInt(literal(b))
+	*i = ParseInt(string(literal(b)))
 	return nil
 }
 
@@ -97,7 +97,7 @@ func F(v float64) Float {
 
 // UnmarshalJSON accepts numbers and numeric strings; anything else is unknown.
 func (f *Float) UnmarshalJSON(b []byte) error {
-	*f = ParseFloat(literal(b))
+	*f = ParseFloat(string(literal(b)))
 	return nil
 }
 
@@ -126,7 +126,7 @@ type Bool struct {
 
 // UnmarshalJSON accepts booleans, 0/1 and their string forms.
 func (b *Bool) UnmarshalJSON(data []byte) error {
-	switch literal(data) {
+	switch string(literal(data)) {
 	case "true", "1":
 		*b = Bool{V: true, Valid: true}
 	case "false", "0":
@@ -151,6 +151,10 @@ type String string
 // UnmarshalJSON accepts strings and scalars; objects and arrays become "".
 func (s *String) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if v, ok := plainString(b); ok {
+		*s = String(v)
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var v string
 		if err := json.Unmarshal(b, &v); err == nil {
@@ -167,21 +171,46 @@ func (s *String) UnmarshalJSON(b []byte) error {
 }
 
 // literal returns a JSON scalar's text: a string's contents, a number's
-// digits; "" for null, objects and arrays.
-func literal(b []byte) string {
+// digits; nil for null, objects and arrays. It returns a slice of b when it
+// can, so that the numeric types parse without allocating: the callers'
+// string(literal(b)) does not escape.
+func literal(b []byte) []byte {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
-		return ""
+		return nil
 	}
 	switch b[0] {
 	case '"':
+		if v, ok := plainString(b); ok {
+			return v
+		}
 		var s string
 		if json.Unmarshal(b, &s) != nil {
-			return ""
+			return nil
 		}
-		return s
+		return []byte(s)
 	case '{', '[', 'n':
-		return ""
+		return nil
 	}
-	return string(b)
+	return b
+}
+
+// plainString returns the contents of a quoted JSON string that needs no
+// decoding: printable ASCII without escapes. Nearly every string in the
+// commands' output is one, and a nested json.Unmarshal (validation,
+// reflection, an allocation) for each was a tenth of a round's parse time
+// (issue 12). Anything else (escapes, UTF-8 that may need replacing,
+// control bytes, a stray quote) is left to json.Unmarshal, so the result
+// is the same either way.
+func plainString(b []byte) ([]byte, bool) {
+	n := len(b)
+	if n < 2 || b[0] != '"' || b[n-1] != '"' {
+		return nil, false
+	}
+	for _, c := range b[1 : n-1] {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return nil, false
+		}
+	}
+	return b[1 : n-1], true
 }

@@ -1,6 +1,7 @@
 package lenient
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -26,6 +27,11 @@ func TestDecodeTable(t *testing.T) {
 		{`true`, Uint{}, Float{}, Bool{V: true, Valid: true}, "true"},
 		{`"0"`, U(0), F(0), Bool{V: false, Valid: true}, "0"},
 		{`1e400`, Uint{}, Float{}, Bool{}, "1e400"},
+		{`"a\"b"`, Uint{}, Float{}, Bool{}, `a"b`},
+		{`"\u0034\u0032"`, U(42), F(42), Bool{}, "42"},
+		{`"vm-é"`, Uint{}, Float{}, Bool{}, "vm-é"},
+		{"\"\xff\"", Uint{}, Float{}, Bool{}, "\ufffd"},
+		{`123456789012345678901234567890`, Uint{}, F(1.2345678901234568e29), Bool{}, "123456789012345678901234567890"},
 	}
 	for _, c := range cases {
 		var u Uint
@@ -54,5 +60,127 @@ func TestMarshal(t *testing.T) {
 	b, _ := json.Marshal(v)
 	if string(b) != `{"A":18446744073709551615,"B":null,"C":0.5,"D":true,"E":-2}` {
 		t.Fatal(string(b))
+	}
+}
+
+// The decoders as they were before the plain-string fast path (issue 12):
+// the reference the fast path must agree with.
+func refLiteral(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	switch b[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return ""
+		}
+		return s
+	case '{', '[', 'n':
+		return ""
+	}
+	return string(b)
+}
+
+func refString(b []byte) String {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := json.Unmarshal(b, &v); err == nil {
+			return String(v)
+		}
+	}
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[' || string(b) == "null") {
+		return ""
+	}
+	return String(b)
+}
+
+func refBool(b []byte) Bool {
+	switch refLiteral(b) {
+	case "true", "1":
+		return Bool{V: true, Valid: true}
+	case "false", "0":
+		return Bool{V: false, Valid: true}
+	}
+	return Bool{}
+}
+
+// agreeWithReference decodes in with every type, directly through
+// UnmarshalJSON (so that input json.Unmarshal would reject is covered too),
+// and compares with the reference.
+func agreeWithReference(t *testing.T, in []byte) {
+	t.Helper()
+	var u Uint
+	var i Int
+	var f Float
+	var b Bool
+	var s String
+	for _, m := range []json.Unmarshaler{&u, &i, &f, &b, &s} {
+		if err := m.UnmarshalJSON(in); err != nil {
+			t.Fatalf("%q into %T: %v", in, m, err)
+		}
+	}
+	lit := refLiteral(in)
+	if u != ParseUint(lit) || i != ParseInt(lit) || f != ParseFloat(lit) || b != refBool(in) || s != refString(in) {
+		t.Errorf("%q: got %v %v %v %v %q, reference %v %v %v %v %q", in, u, i, f, b, s,
+			ParseUint(lit), ParseInt(lit), ParseFloat(lit), refBool(in), refString(in))
+	}
+}
+
+func TestFastPathsAgreeWithReference(t *testing.T) {
+	for _, in := range []string{
+		// plain
+		`"web01"`, `""`, `"42"`, `"1.00"`, `"-"`, `" 7 "`, `"1"`, `"true"`, `"\u007f"`, "\"a\x7fb\"",
+		// escapes
+		`"a\"b"`, `"a\\b"`, `"\u0041\u00e9"`, `"\n"`, `"\/"`, `"\ud83d\ude00"`, `"\ud800"`, `"4\u0032"`,
+		// unicode and invalid UTF-8
+		`"vm-é"`, `"日本"`, "\"\xff\xfe\"", "\"a\xc3\"",
+		// numbers, big and odd
+		`0`, `-0`, `42`, `-3`, `1.5`, `1e3`, `1E-7`, `18446744073709551615`, `18446744073709551616`,
+		`9223372036854775807`, `-9223372036854775809`, `1e400`, `-1e400`, `123456789012345678901234567890`,
+		`"18446744073709551615"`, `"1e400"`,
+		// other scalars and containers, with surrounding space
+		`true`, `false`, `null`, ` null `, `{"x":1}`, `[1]`, `[]`, "\t\"x\"\n", ` 5 `,
+		// garbage that json.Unmarshal would reject before UnmarshalJSON
+		``, ` `, `"`, `"a`, `a"`, `"a"b"`, `"a` + "\x01" + `b"`, `"\x"`, `nul`, `-`, `1.2.3`, `0x10`, `NaN`, `Inf`,
+	} {
+		agreeWithReference(t, []byte(in))
+	}
+}
+
+func FuzzFastPaths(f *testing.F) {
+	for _, in := range []string{`"web01"`, `"a\"b"`, `"\u00e9"`, `18446744073709551615`, `"1.00"`, `null`, `{"a":1}`, "\"\xff\""} {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		agreeWithReference(t, in)
+		// Through the decoder as well, as the parsers use it.
+		var s String
+		var r struct{ V String }
+		if json.Unmarshal(in, &s) == nil {
+			if json.Unmarshal([]byte(`{"V":`+string(in)+`}`), &r) != nil || r.V != s {
+				t.Errorf("%q: in a field %q, alone %q", in, r.V, s)
+			}
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	in := []byte(`[{"name":"web01","status":"running","vmid":"101","mem":6134272000,"cpu":0.0123,"template":0}]`)
+	var v []struct {
+		Name     String `json:"name"`
+		Status   String `json:"status"`
+		VMID     Uint   `json:"vmid"`
+		Mem      Uint   `json:"mem"`
+		CPU      Float  `json:"cpu"`
+		Template Bool   `json:"template"`
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := json.Unmarshal(in, &v); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package pve
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,26 +56,32 @@ type rawResource struct {
 
 // ParseGuests parses /cluster/resources and keeps node's qemu and lxc
 // entries, sorted by vmid. Entries that are not objects are skipped.
+//
+// The array is decoded in one json.Unmarshal (issue 12: decoding it into
+// raw items first and then each item again took twice the time). An
+// element that is not an object is left zero (node "", never kept) and
+// makes Unmarshal return an *UnmarshalTypeError after it has decoded the
+// rest; every field is lenient, so that error can only come from such an
+// element or from a document that is not an array at all (items nil).
 func ParseGuests(b []byte, node string) ([]Guest, error) {
-	var items []json.RawMessage
+	var items []rawResource
 	if err := json.Unmarshal(b, &items); err != nil {
-		return nil, fmt.Errorf("pvesh /cluster/resources: want a JSON array: %w", err)
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) || items == nil {
+			return nil, fmt.Errorf("pvesh /cluster/resources: want a JSON array: %w", err)
+		}
 	}
 	out := []Guest{}
-	for _, it := range items {
-		var r rawResource
-		if json.Unmarshal(it, &r) != nil {
-			continue
-		}
+	for i := range items {
+		r := &items[i]
 		if string(r.Node) != node || (r.Type != "qemu" && r.Type != "lxc") {
 			continue
 		}
-		g := Guest{
+		out = append(out, Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
 			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
 			Lock: string(r.Lock),
-		}
-		out = append(out, g)
+		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VMID.V < out[j].VMID.V })
 	return out, nil
@@ -116,16 +123,20 @@ type rawStorage struct {
 	StorageState
 }
 
-// ParseStorage parses /nodes/<node>/storage, sorted by storage id.
+// ParseStorage parses /nodes/<node>/storage, sorted by storage id. It
+// decodes in one pass like ParseGuests: an element that is not an object
+// decodes to a zero item (no storage id, skipped).
 func ParseStorage(b []byte) ([]Storage, error) {
-	var items []json.RawMessage
+	var items []rawStorage
 	if err := json.Unmarshal(b, &items); err != nil {
-		return nil, fmt.Errorf("pvesh /nodes/<node>/storage: want a JSON array: %w", err)
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) || items == nil {
+			return nil, fmt.Errorf("pvesh /nodes/<node>/storage: want a JSON array: %w", err)
+		}
 	}
 	out := []Storage{}
-	for _, it := range items {
-		var r rawStorage
-		if json.Unmarshal(it, &r) != nil || r.Storage == "" {
+	for _, r := range items {
+		if r.Storage == "" {
 			continue
 		}
 		content := strings.Split(string(r.Content), ",")

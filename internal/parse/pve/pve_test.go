@@ -3,6 +3,8 @@ package pve
 import (
 	"encoding/json"
 	"os"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -80,6 +82,43 @@ func TestParseStorage(t *testing.T) {
 	}
 }
 
+// parseStorageTwoPass is ParseStorage as it was before issue 12, the
+// reference for the one-pass decode.
+func parseStorageTwoPass(b []byte) ([]Storage, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, err
+	}
+	out := []Storage{}
+	for _, it := range items {
+		var r rawStorage
+		if json.Unmarshal(it, &r) != nil || r.Storage == "" {
+			continue
+		}
+		content := strings.Split(string(r.Content), ",")
+		if r.Content == "" {
+			content = []string{}
+		}
+		out = append(out, Storage{Storage: string(r.Storage), Type: string(r.Type), Content: content, StorageState: r.StorageState})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Storage < out[j].Storage })
+	return out, nil
+}
+
+func TestParseStorageAgreesWithTwoPass(t *testing.T) {
+	for _, in := range []string{
+		string(read(t, "pvesh-nodes-storage.json")), ``, `null`, `[]`, `{}`, `"x"`, `[5,null,[],"s",{}]`,
+		`[{"storage":"b","content":"images,rootdir","total":"5"},3,{"storage":"a","enabled":1,"type":{"x":1}}]`,
+		`[{"storage":"a"}`,
+	} {
+		a, errA := ParseStorage([]byte(in))
+		b, errB := parseStorageTwoPass([]byte(in))
+		if (errA == nil) != (errB == nil) || !reflect.DeepEqual(a, b) {
+			t.Errorf("%q: got %+v %v, reference %+v %v", in, a, errA, b, errB)
+		}
+	}
+}
+
 func TestParseVersion(t *testing.T) {
 	v, err := ParseVersion(read(t, "pvesh-nodes-version.json"))
 	if err != nil || v.Version != "9.0.10" || v.Release != "9.0" {
@@ -102,9 +141,68 @@ func BenchmarkParseGuests1000(b *testing.B) {
 	}
 }
 
+// parseGuestsTwoPass is ParseGuests as it was before issue 12 (the array
+// into raw items, then each item on its own): the reference the one-pass
+// decode must agree with.
+func parseGuestsTwoPass(b []byte, node string) ([]Guest, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, err
+	}
+	out := []Guest{}
+	for _, it := range items {
+		var r rawResource
+		if json.Unmarshal(it, &r) != nil {
+			continue
+		}
+		if string(r.Node) != node || (r.Type != "qemu" && r.Type != "lxc") {
+			continue
+		}
+		out = append(out, Guest{
+			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
+			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
+			Lock: string(r.Lock),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].VMID.V < out[j].VMID.V })
+	return out, nil
+}
+
+// agreesWithTwoPass fails unless ParseGuests and the reference both fail
+// or both return the same guests.
+func agreesWithTwoPass(t *testing.T, in []byte, node string) {
+	t.Helper()
+	a, errA := ParseGuests(in, node)
+	b, errB := parseGuestsTwoPass(in, node)
+	if (errA == nil) != (errB == nil) {
+		t.Fatalf("%q: error %v, reference %v", in, errA, errB)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("%q: got %+v, reference %+v", in, a, b)
+	}
+}
+
+func TestParseGuestsAgreesWithTwoPass(t *testing.T) {
+	for _, f := range []string{"pvesh-cluster-resources-1000.json", "pvesh-cluster-resources.json"} {
+		for _, node := range []string{"pve1", "pve3", ""} {
+			agreesWithTwoPass(t, read(t, f), node)
+		}
+	}
+	for _, in := range []string{
+		``, `null`, `[]`, `{}`, `"x"`, `5`, `[null]`, `[[1]]`, `[5,"x",true,null,[],{}]`,
+		`[{"type":"qemu","node":"pve1","vmid":1},7,{"type":"lxc","node":"pve1","vmid":"2"}]`,
+		`[{"type":"qemu","node":"pve1","vmid":1,"type":"lxc"}]`,
+		`[{"type":"qemu","node":"pve1","vmid":1,"mem":[1,2],"name":{"a":"b"},"tags":"a;b"}]`,
+		`[{"type":"qemu","node":"pve1","vmid":1}`,
+	} {
+		agreesWithTwoPass(t, []byte(in), "pve1")
+	}
+}
+
 func FuzzParseGuests(f *testing.F) {
 	f.Add(read(f, "pvesh-cluster-resources.json"))
 	f.Add([]byte(`[{"type":"lxc","node":"pve1","vmid":1e30}]`))
+	f.Add([]byte(`[5,"x",{"type":"qemu","node":"pve1","vmid":"101","name":"a\u00e9"}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		gs, err := ParseGuests(b, "pve1")
 		if err == nil {
@@ -112,5 +210,16 @@ func FuzzParseGuests(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
+		agreesWithTwoPass(t, b, "pve1")
 	})
+}
+
+func BenchmarkParseStorage(b *testing.B) {
+	in := read(b, "pvesh-nodes-storage.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		if ss, err := ParseStorage(in); err != nil || len(ss) == 0 {
+			b.Fatal(err)
+		}
+	}
 }

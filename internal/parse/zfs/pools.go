@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -282,18 +283,32 @@ func sortVdevs(vs []Vdev) {
 		keys[v.Name] = k
 		return k
 	}
+	// Sort the positions, not the vdevs: a stable sort moves elements
+	// many times, and moving a Vdev (ten pointer fields) with write
+	// barriers was a fifth of ParseStatusJSON on a 600-disk pool.
+	order := make([]int, len(vs))
 	for i := range vs {
 		path(&vs[i], 0)
+		order[i] = i
 	}
-	sort.SliceStable(vs, func(i, j int) bool {
-		a, b := keys[vs[i].Name], keys[vs[j].Name]
+	ks := make([][]string, len(vs))
+	for i := range vs {
+		ks[i] = keys[vs[i].Name]
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		a, b := ks[i], ks[j]
 		for n := 0; n < len(a) && n < len(b); n++ {
-			if a[n] != b[n] {
-				return a[n] < b[n]
+			if c := strings.Compare(a[n], b[n]); c != 0 {
+				return c
 			}
 		}
-		return len(a) < len(b)
+		return len(a) - len(b)
 	})
+	sorted := make([]Vdev, len(vs))
+	for to, from := range order {
+		sorted[to] = vs[from]
+	}
+	copy(vs, sorted)
 }
 
 func percent(part, whole lenient.Uint) lenient.Float {
