@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,41 @@ import (
 const (
 	DefaultMaxOutput = 16 << 20
 	DefaultGrace     = 2 * time.Second
+)
+
+// wait reaps cmd and releases its command line. The release comes before
+// the result is handed over, so that the caller's next run of this line is
+// not answered "stuck"; but after a kill, only once whatever still holds
+// the command's output is gone too.
+func (r *Runner) wait(cmd *exec.Cmd, outR *os.File, owner *atomic.Int32, key string, reaped chan struct{}, done chan<- error) {
+	err := cmd.Wait()
+	// The command has exited: give its stdout outputDelay more for what it
+	// wrote just before, unless Wait already waited that long for a
+	// grandchild holding stderr (which then holds stdout too).
+	cut := time.Now().Add(outputDelay)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		cut = time.Now()
+	}
+	_ = outR.SetReadDeadline(cut)
+	if !owner.CompareAndSwap(ownRunning, ownWaited) {
+		// We killed it for overrunning: whatever still holds its output (a
+		// child that left the process group, a zpool in D state) is part
+		// of it, and the line stays claimed until that is gone too, so a
+		// hung command is never started twice.
+		_ = outR.SetReadDeadline(time.Time{})
+		_, _ = io.Copy(io.Discard, outR)
+		outR.Close()
+	}
+	r.release(key)
+	close(reaped)
+	done <- err
+}
+
+// Owners of a command's stdout pipe (see run).
+const (
+	ownRunning int32 = iota
+	ownKilled
+	ownWaited
 )
 
 // outputDelay is how long output is still read after the command exited,
@@ -177,7 +213,14 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	if err != nil {
 		return startFailure(res, err)
 	}
-	defer outR.Close()
+	// Who closes outR: this function, unless it killed the command while
+	// the waiter was still waiting; then the waiter, after draining it.
+	var owner atomic.Int32 // ownRunning, ownKilled, ownWaited
+	defer func() {
+		if owner.Load() != ownKilled {
+			outR.Close()
+		}
+	}()
 	stdout := &capped{max: r.maxOutput()}
 	stderr := &capped{max: r.maxOutput()}
 	cmd.Stdout, cmd.Stderr = outW, stderr
@@ -194,22 +237,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	done := make(chan error, 1)
 	reaped := make(chan struct{})
 	released = true // from here the waiter goroutine releases the key
-	go func() {
-		err := cmd.Wait()
-		// The command has exited: give its stdout outputDelay more for what
-		// it wrote just before, unless Wait already waited that long for a
-		// grandchild holding stderr (which then holds stdout too).
-		cut := time.Now().Add(outputDelay)
-		if errors.Is(err, exec.ErrWaitDelay) {
-			cut = time.Now()
-		}
-		_ = outR.SetReadDeadline(cut)
-		// Released before the result is handed over, so that the caller's
-		// next run of this line is not answered "stuck".
-		r.release(key)
-		close(reaped)
-		done <- err
-	}()
+	go r.wait(cmd, outR, &owner, key, reaped, done)
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -222,8 +250,10 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	select {
 	case waitErr = <-done:
 	case <-timer.C:
+		owner.CompareAndSwap(ownRunning, ownKilled)
 		return r.kill(res, key, cmd, reaped, fmt.Sprintf("timed out after %s", timeout))
 	case <-ctx.Done():
+		owner.CompareAndSwap(ownRunning, ownKilled)
 		return r.kill(res, key, cmd, reaped, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
 	}
 	res.Stdout, res.Stderr = stdout.buf.Bytes(), stderr.buf.Bytes()
