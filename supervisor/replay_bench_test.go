@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 func BenchmarkReplay(b *testing.B) {
 	s := sinktest.Start(b, "127.0.0.1:0", "tok", sink.Faults{})
 	cfg := benchConfig(b, s.URL())
-	body := []byte(fmt.Sprintf(`{"collected_at":"2026-11-29T10:00:00.000Z","data":{"pad":%q}}`, make([]byte, 4000)))
+	body := []byte(fmt.Sprintf(`{"collected_at":"2026-11-29T10:00:00.000Z","data":{"pad":%q}}`, strings.Repeat("x", 4000)))
 	discard := slog.New(slog.DiscardHandler)
 	b.ResetTimer()
 	sum, err := Replay(ReplayOptions{

@@ -250,6 +250,15 @@ func (d *Delivery) Lost() (poisoned []*Item) {
 	return poisoned
 }
 
+// Unsendable drops an item the connection cannot even frame (a payload
+// that is not JSON): it would block the queue's head forever. It counts as
+// refused.
+func (d *Delivery) Unsendable(it *Item) {
+	d.forget(it)
+	d.refused++
+	d.q.Done(it)
+}
+
 // Stats returns the counters for the reporter's status.
 func (d *Delivery) Stats() Stats {
 	return Stats{Queued: d.q.Len(), Bytes: d.q.Bytes(), Dropped: d.q.Dropped(), Pushed: d.pushed,

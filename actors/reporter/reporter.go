@@ -378,8 +378,15 @@ func (r *reporter) pump() {
 	}
 	for it := r.d.Next(); it != nil; it = r.d.Next() {
 		ref, gen, err := r.client.Push(payload.Event(it.Kind), it.Body)
-		if err != nil {
+		if errors.Is(err, phoenix.ErrNotJoined) || errors.Is(err, phoenix.ErrBusy) {
 			return // not joined any more, or the writer is busy: next event
+		}
+		if err != nil {
+			r.last = err.Error()
+			r.o.Log.Error("sample dropped: it cannot be sent", "kind", it.Kind,
+				"collected_at", dump.Timestamp(it.CollectedAt), "err", err)
+			r.d.Unsendable(it)
+			continue
 		}
 		r.d.Sent(it, ref, gen, time.Now())
 	}

@@ -240,3 +240,20 @@ func TestWindowBoundWith100kSpooled(t *testing.T) {
 		t.Fatalf("depth %d", got)
 	}
 }
+
+// A payload the connection cannot frame (not JSON; only replay can hand
+// one over) is dropped and counted, not left blocking the queue's head.
+func TestUnsendablePayloadDoesNotBlock(t *testing.T) {
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	f := startReporter(t, s.URL(), nil)
+	f.sys.Root.Send(f.pid, &messages.Encoded{Kind: "fast", CollectedAt: base, Payload: []byte("{not json")})
+	f.sample(1)
+	got, err := s.WaitSamples(1, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(indexes(t, got)) != "[1]" {
+		t.Fatalf("delivered %v", indexes(t, got))
+	}
+	f.waitStatus("the bad one counted", func(st *messages.Status) bool { return st.Refused == 1 && st.QueueDepth == 0 })
+}
