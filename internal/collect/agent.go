@@ -29,6 +29,7 @@ type AgentData struct {
 	QueueBytes    int               `json:"queue_bytes"`
 	Dropped       uint64            `json:"dropped"`
 	Poisoned      uint64            `json:"poisoned"`
+	DumpDropped   uint64            `json:"dump_dropped"` // dump entries dropped while the writer was behind
 	LastError     string            `json:"last_error,omitempty"`
 }
 
@@ -49,6 +50,7 @@ func (a *Agent) Collect(context.Context) (any, error) {
 		d.StuckCommands = env.Runner.Stuck()
 	}
 	d.StuckReads = env.Files().Stuck()
+	d.DumpDropped = env.Dump.Dropped()
 	if p := env.Stats.GuestsSource.Load(); p != nil {
 		d.GuestsSource = *p
 	}
