@@ -12,6 +12,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink/sinktest"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -61,17 +62,12 @@ func (f *fixture) status() *messages.Status {
 
 func (f *fixture) waitStatus(what string, cond func(*messages.Status) bool) *messages.Status {
 	f.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st := f.status()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s; status %+v", what, st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var st *messages.Status
+	testkit.Eventually(f.t, 15*time.Second, what, func() bool {
+		st = f.status()
+		return cond(st)
+	})
+	return st
 }
 
 // indexes returns each received sample's i, in arrival order.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/proxmox-agent/proxmox-agent/internal/phoenix"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 )
 
 type counter struct {
@@ -29,15 +30,11 @@ func (c *counter) Disconnected(uint64, error)            { c.disconnected.Add(1)
 func (c *counter) Written(uint64, string)                {}
 func (c *counter) Replied(uint64, string, phoenix.Reply) { c.replied.Add(1) }
 
+// waitFor is testkit.Eventually with this file's generous deadline: the
+// sink tests run real sockets on a shared machine.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, what, cond)
 }
 
 // 100 reconnects against the sink, then Close: no goroutine of the client
