@@ -15,21 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
-// eventually polls cond until it holds or a deadline passes: for effects
-// outside the actor (a pipe's far end) that no barrier covers.
+// eventually waits for effects outside the actor (a pipe's far end) that
+// no barrier covers.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, what, cond)
 }
 
 func heapInUse() uint64 {
