@@ -13,7 +13,7 @@ import (
 type Backing interface {
 	Append(kind string, at time.Time, payload []byte) (spool.Record, []uint64, error)
 	Delete(seqs ...uint64) error
-	Read(after uint64, max int, maxBytes int) ([]spool.Record, error)
+	Read(after uint64, max int, maxBytes int) (recs []spool.Record, more bool, err error)
 	Stats() spool.Stats
 }
 
@@ -55,16 +55,24 @@ type Store struct {
 	b      Backing
 	window map[uint64]bool // spooled items loaded into the queue
 	// cursor is the highest spool sequence loaded in order; backlog says
-	// records above it may be on disk but not in memory.
+	// records above it may be on disk but not in memory. rewound is set
+	// when an eviction moved the cursor back, so that a refill under way
+	// does not move it forward again past what it evicted.
 	cursor  uint64
 	backlog bool
+	rewound bool
+	// trimmed are window items the spool dropped for space: held in
+	// memory only now, delivered from there, so not lost (rescued counts
+	// them out of the spool's drop count).
+	trimmed map[uint64]bool
+	rescued uint64
 	broken  statelog.Tracker
 	last    error
 }
 
 // NewStore puts a spool behind q; open may be nil (memory only).
 func NewStore(q *Queue, d *Delivery, open Opener, log *slog.Logger) *Store {
-	s := &Store{d: d, q: q, open: open, log: log, window: map[uint64]bool{}, backlog: true}
+	s := &Store{d: d, q: q, open: open, log: log, window: map[uint64]bool{}, trimmed: map[uint64]bool{}, backlog: true}
 	s.broken.Every = remindEvery
 	q.OnDone, q.OnEvict = s.done, s.evict
 	return s
@@ -93,14 +101,20 @@ func (s *Store) Add(it *Item, now time.Time) int {
 	if b == nil {
 		return s.d.Add(it)
 	}
-	rec, _, err := b.Append(it.Kind, it.CollectedAt, it.Body)
+	rec, trimmed, err := b.Append(it.Kind, it.CollectedAt, it.Body)
 	if err != nil {
 		s.fail(err)
 		return s.d.Add(it) // memory only until the spool works again
 	}
 	s.recovered()
+	for _, seq := range trimmed {
+		if s.window[seq] {
+			s.trimmed[seq] = true
+			s.rescued++
+		}
+	}
 	it.Seq = rec.Seq
-	if s.backlog || len(s.window) >= WindowItems {
+	if items, bytes := s.room(); s.backlog || items <= 0 || bytes < len(it.Body) {
 		s.backlog = true // on disk only, for now
 		return 0
 	}
@@ -110,30 +124,42 @@ func (s *Store) Add(it *Item, now time.Time) int {
 }
 
 // Refill loads the oldest spooled samples not yet in memory into the
-// window's free room.
+// window's free room, never more than the memory queue can take without
+// pushing something out.
 func (s *Store) Refill(now time.Time) {
 	b := s.backing(now)
-	if b == nil || !s.backlog || len(s.window) >= WindowItems {
+	want, bytes := s.room()
+	if b == nil || !s.backlog || want <= 0 || bytes <= 0 {
 		return
 	}
-	want := WindowItems - len(s.window)
-	recs, err := b.Read(s.cursor, want, WindowBytes)
+	s.rewound = false
+	recs, more, err := b.Read(s.cursor, want, bytes)
 	if err != nil {
 		s.fail(err)
 		return
 	}
 	s.recovered()
 	for _, r := range recs {
-		s.cursor = r.Seq
+		if !s.rewound {
+			s.cursor = r.Seq
+		}
 		if s.window[r.Seq] {
 			continue
 		}
 		s.window[r.Seq] = true
 		s.d.Add(&Item{Kind: r.Kind, CollectedAt: r.CollectedAt, Body: r.Payload, Seq: r.Seq})
 	}
-	if len(recs) < want {
+	if !more && !s.rewound {
 		s.backlog = false
 	}
+}
+
+// room is how many spooled samples, and about how many bytes, a refill
+// may load: the window's free room, within what the memory queue has left.
+func (s *Store) room() (items, bytes int) {
+	items = min(WindowItems-len(s.window), s.q.MaxItems-s.q.Len())
+	bytes = min(WindowBytes, s.q.MaxBytes-s.q.Bytes())
+	return items, bytes
 }
 
 // done deletes a delivered (or refused, or set aside) sample from the spool.
@@ -142,6 +168,7 @@ func (s *Store) done(it *Item) {
 		return
 	}
 	delete(s.window, it.Seq)
+	delete(s.trimmed, it.Seq)
 	if err := s.b.Delete(it.Seq); err != nil {
 		s.fail(err) // it will be delivered again after a restart: at least once
 	}
@@ -151,10 +178,17 @@ func (s *Store) done(it *Item) {
 // read again from disk when there is room.
 func (s *Store) evict(it *Item) {
 	delete(s.window, it.Seq)
+	if s.trimmed[it.Seq] {
+		// No longer on disk either: this one is lost after all.
+		delete(s.trimmed, it.Seq)
+		s.rescued--
+		return
+	}
 	if it.Seq <= s.cursor {
 		s.cursor = it.Seq - 1
 	}
 	s.backlog = true
+	s.rewound = true
 }
 
 func (s *Store) fail(err error) {
@@ -183,7 +217,7 @@ type StoreStats struct {
 func (s *Store) Stats() StoreStats {
 	var st StoreStats
 	s.q.Each(func(it *Item) bool {
-		if it.Seq == 0 {
+		if it.Seq == 0 || s.trimmed[it.Seq] {
 			st.Depth++
 			st.Bytes += int64(len(it.Body))
 			if st.Oldest.IsZero() || it.CollectedAt.Before(st.Oldest) {
@@ -198,7 +232,7 @@ func (s *Store) Stats() StoreStats {
 		sp := s.b.Stats()
 		st.Depth += sp.Records
 		st.Bytes += sp.Bytes
-		st.Dropped += sp.Dropped
+		st.Dropped += sp.Dropped - s.rescued
 		st.Corrupt = sp.Corrupt
 		if !sp.Oldest.IsZero() && (st.Oldest.IsZero() || sp.Oldest.Before(st.Oldest)) {
 			st.Oldest = sp.Oldest

@@ -128,16 +128,19 @@ func (f *fakeBacking) Delete(seqs ...uint64) error {
 	return nil
 }
 
-func (f *fakeBacking) Read(after uint64, max, _ int) ([]spool.Record, error) {
+func (f *fakeBacking) Read(after uint64, max, _ int) ([]spool.Record, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []spool.Record
-	for s := after + 1; s <= f.next && len(out) < max; s++ {
+	for s := after + 1; s <= f.next; s++ {
 		if r, ok := f.recs[s]; ok {
+			if len(out) == max {
+				return out, true, nil
+			}
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out, false, nil
 }
 
 func (f *fakeBacking) Stats() spool.Stats {

@@ -13,9 +13,12 @@
 //
 // Damage the disk does behind bbolt's back is handled, not trusted: a
 // record whose CRC fails is skipped, deleted and counted; a file bbolt
-// cannot open, or whose pages make an operation panic or fault, is moved
-// aside (spool.db.corrupt-<time>) and a fresh spool started, so a broken
-// file never stops delivery or crash-loops the agent.
+// rejects as invalid, or whose pages make an operation panic or fault (at
+// open or later), is moved aside (spool.db.corrupt-<time>) and a fresh
+// spool started, so a broken file never stops delivery or crash-loops the
+// agent. Other failures (a lock held by another agent, no space, an I/O
+// error) leave the file where it is: the caller holds samples in memory
+// and tries again.
 package spool
 
 import (
@@ -23,10 +26,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -87,7 +92,10 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	if err == nil {
 		return s, nil
 	}
-	if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, os.ErrPermission) {
+	if environmental(err) {
+		// Locked by another agent, no permission, no space, an I/O error:
+		// the file may be fine, and moving it aside would strand what it
+		// holds. The caller runs from memory and tries again later.
 		return nil, fmt.Errorf("spool %s: %w", s.path, err)
 	}
 	if qerr := s.quarantine(err); qerr != nil {
@@ -159,6 +167,33 @@ func (s *Spool) quarantine(cause error) error {
 	return nil
 }
 
+// errDamaged is wrapped by guard when bbolt panicked or faulted on the file.
+var errDamaged = errors.New("spool file damaged")
+
+// damaged tells an error that says the file itself is broken (and should
+// be moved aside) from one about its surroundings.
+func damaged(err error) bool {
+	return errors.Is(err, errDamaged) || errors.Is(err, bolt.ErrInvalid) ||
+		errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch)
+}
+
+// environmental tells an open error about the file's surroundings (the
+// file may be intact) from one about the file itself.
+func environmental(err error) bool {
+	if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, fs.ErrPermission) {
+		return true
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.ENOMEM, syscall.EROFS,
+			syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.EINTR:
+			return true
+		}
+	}
+	return false
+}
+
 // guard runs fn with memory faults turned into panics and panics into
 // errors: bbolt trusts its file's page structure, and a damaged file must
 // cost the spool, not the process.
@@ -167,7 +202,7 @@ func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(old)
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("spool file damaged: %v", p)
+			err = fmt.Errorf("%w: %v", errDamaged, p)
 		}
 	}()
 	return fn()
@@ -270,43 +305,51 @@ func (s *Spool) deleteOne(b *bolt.Bucket, seq uint64) {
 	s.bytes -= int64(len(v))
 }
 
-// Read returns up to max records (and about maxBytes of payload) with a
-// sequence number above after, oldest first. Records that fail their
+// Read returns up to max records (and about maxBytes of payload; always at
+// least one if any remains) with a sequence number above after, oldest
+// first, and whether more remain beyond them. Records that fail their
 // checks are deleted and counted, never returned.
-func (s *Spool) Read(after uint64, max int, maxBytes int) ([]Record, error) {
+func (s *Spool) Read(after uint64, max int, maxBytes int) (recs []Record, more bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
-		return nil, errClosed
+		return nil, false, errClosed
 	}
-	var out []Record
 	var bad []uint64
-	err := guard(func() error {
+	err = guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			out, bad = scan(tx.Bucket(samplesBucket), after, max, maxBytes)
+			recs, bad, more = scan(tx.Bucket(samplesBucket), after, max, maxBytes)
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("spool read: %w", err)
+		s.replaceIfDamaged(err)
+		return nil, false, fmt.Errorf("spool read: %w", err)
 	}
 	if len(bad) > 0 {
-		s.corrupt += uint64(len(bad))
-		_ = s.update(func(b, m *bolt.Bucket) error {
+		// Counted once: only when the delete commits, or the next Read
+		// would count the same records again.
+		err := s.update(func(b, m *bolt.Bucket) error {
 			for _, seq := range bad {
 				s.deleteOne(b, seq)
 			}
 			return s.saveTotals(m)
 		})
+		if err == nil {
+			s.corrupt += uint64(len(bad))
+		}
 	}
-	return out, nil
+	return recs, more, nil
 }
 
-func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []uint64) {
+func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []uint64, more bool) {
 	size := 0
 	c := b.Cursor()
 	k, v := c.Seek(key(after + 1))
-	for ; k != nil && len(out) < max && (size < maxBytes || len(out) == 0); k, v = c.Next() {
+	for ; k != nil; k, v = c.Next() {
+		if len(out) >= max || (size >= maxBytes && len(out) > 0) {
+			return out, bad, true
+		}
 		seq := binary.BigEndian.Uint64(k)
 		r, err := decode(seq, v)
 		if err != nil {
@@ -316,7 +359,7 @@ func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []
 		size += len(r.Payload)
 		out = append(out, r)
 	}
-	return out, bad
+	return out, bad, false
 }
 
 // Stats returns the spool's depth, size, oldest sample and counters.
@@ -365,8 +408,26 @@ func (s *Spool) update(fn func(b, m *bolt.Bucket) error) error {
 	})
 	if err != nil {
 		s.count, s.bytes = count, size
+		s.replaceIfDamaged(err)
 	}
 	return err
+}
+
+// replaceIfDamaged moves a file that faulted under bbolt at run time aside
+// and starts a fresh spool, as Open does: otherwise every later operation
+// would fault again and the agent would run from memory until a restart.
+// What the damaged file held stays in it, for a person to look at.
+func (s *Spool) replaceIfDamaged(err error) {
+	if !damaged(err) {
+		return
+	}
+	_ = guard(func() error { return s.db.Close() })
+	s.db = nil
+	if s.quarantine(err) != nil {
+		return
+	}
+	s.count, s.bytes = 0, 0
+	_ = s.open() // on failure s.db stays nil: every call says errClosed
 }
 
 func (s *Spool) saveTotals(m *bolt.Bucket) error {

@@ -58,7 +58,7 @@ func TestAppendReadDeleteSurvivesReopen(t *testing.T) {
 	}
 	s.Close()
 	s = open(t, dir, 1<<20)
-	got, err := s.Read(0, 100, 1<<20)
+	got, _, err := s.Read(0, 100, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,19 +85,23 @@ func TestAppendReadDeleteSurvivesReopen(t *testing.T) {
 func TestReadWindow(t *testing.T) {
 	s := open(t, t.TempDir(), 1<<20)
 	in := appendN(t, s, 10, 100)
-	page, _ := s.Read(0, 4, 1<<20)
-	if len(page) != 4 || page[0].Seq != in[0].Seq {
-		t.Fatalf("page 1: %v", seqs(page))
+	page, more, _ := s.Read(0, 4, 1<<20)
+	if len(page) != 4 || page[0].Seq != in[0].Seq || !more {
+		t.Fatalf("page 1: %v more=%v", seqs(page), more)
 	}
-	page, _ = s.Read(page[3].Seq, 4, 250) // byte bound: 3 payloads reach it
-	if len(page) != 3 || page[0].Seq != in[4].Seq {
-		t.Fatalf("page 2: %v", seqs(page))
+	page, more, _ = s.Read(page[3].Seq, 4, 250) // byte bound: 3 payloads reach it
+	if len(page) != 3 || page[0].Seq != in[4].Seq || !more {
+		t.Fatalf("page 2: %v more=%v", seqs(page), more)
 	}
-	page, _ = s.Read(in[9].Seq, 4, 1<<20)
-	if len(page) != 0 {
+	page, more, _ = s.Read(in[6].Seq, 4, 1<<20) // the last three: nothing beyond
+	if len(page) != 3 || more {
+		t.Fatalf("last page: %v more=%v", seqs(page), more)
+	}
+	page, more, _ = s.Read(in[9].Seq, 4, 1<<20)
+	if len(page) != 0 || more {
 		t.Fatalf("past the end: %v", seqs(page))
 	}
-	if page, _ = s.Read(0, 4, 1); len(page) != 1 {
+	if page, more, _ = s.Read(0, 4, 1); len(page) != 1 || !more {
 		t.Fatalf("a record larger than the byte bound must still come back alone: %d", len(page))
 	}
 }
@@ -120,7 +124,7 @@ func TestBoundDropsOldest(t *testing.T) {
 	if st.Records != 5 || st.Bytes != 1000 || st.Dropped != 5 || len(dropped) != 5 || dropped[0] != in[0].Seq {
 		t.Fatalf("stats %+v dropped %v", st, dropped)
 	}
-	got, _ := s.Read(0, 100, 1<<20)
+	got, _, _ := s.Read(0, 100, 1<<20)
 	if got[0].Seq != in[5].Seq {
 		t.Fatalf("oldest kept %d, want %d", got[0].Seq, in[5].Seq)
 	}
@@ -128,7 +132,7 @@ func TestBoundDropsOldest(t *testing.T) {
 	if s.Stats().Records != 1 || len(d) != 5 {
 		t.Fatalf("an oversized record must replace the rest and stay: %+v", s.Stats())
 	}
-	if got, _ := s.Read(0, 10, 1<<20); len(got) != 1 || got[0].Seq != big.Seq {
+	if got, _, _ := s.Read(0, 10, 1<<20); len(got) != 1 || got[0].Seq != big.Seq {
 		t.Fatal("oversized record lost")
 	}
 }
@@ -152,7 +156,7 @@ func TestCorruptRecordSkipped(t *testing.T) {
 	})
 	db.Close()
 	s = open(t, dir, 1<<20)
-	got, err := s.Read(0, 10, 1<<20)
+	got, _, err := s.Read(0, 10, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +197,7 @@ func TestDamagedFileQuarantined(t *testing.T) {
 				t.Fatalf("not quarantined: %+v", st)
 			}
 			appendN(t, s, 2, 10)
-			if got, _ := s.Read(0, 10, 1<<20); len(got) != 2 {
+			if got, _, _ := s.Read(0, 10, 1<<20); len(got) != 2 {
 				t.Fatalf("fresh spool: %d records", len(got))
 			}
 		})
@@ -281,7 +285,7 @@ func FuzzOpen(f *testing.F) {
 				return
 			}
 			defer s.Close()
-			recs, _ := s.Read(0, 10, 1<<20)
+			recs, _, _ := s.Read(0, 10, 1<<20)
 			for _, r := range recs {
 				s.Delete(r.Seq)
 			}
@@ -343,7 +347,7 @@ func TestTornCommitRollsBackOne(t *testing.T) {
 	s.Close()
 	rollBackOneCommit(t, filepath.Join(dir, FileName))
 	s = open(t, dir, 1<<20)
-	got, err := s.Read(0, 10, 1<<20)
+	got, _, err := s.Read(0, 10, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
