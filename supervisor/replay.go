@@ -116,7 +116,9 @@ func (r *replayer) status() (*messages.Status, error) {
 		return nil, fmt.Errorf("reporter status: %w", err)
 	}
 	st := res.(*messages.Status)
-	if r.last == nil || st.Acked != r.last.Acked || r.progress.IsZero() {
+	// Progress is anything settled, not only acks: a server that refuses
+	// or poisons slowly is still being worked through.
+	if r.last == nil || settled(st) != settled(r.last) || r.progress.IsZero() {
 		r.progress = time.Now()
 		if r.o.Progress != nil {
 			r.o.Progress(int(st.Acked))

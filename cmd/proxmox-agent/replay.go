@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,6 +69,9 @@ func scanFiles(files []string, w window, note io.Writer, fn func(string, dump.Lo
 	return nil
 }
 
+// errEnough ends the second pass at the first pass's count.
+var errEnough = errors.New("all counted samples sent")
+
 // replayCmd pushes the samples of dump files to the configured server.
 func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
@@ -111,7 +115,20 @@ func push(f flags, files []string, w window, total int, stdout, stderr io.Writer
 	sum, err := supervisor.Replay(supervisor.ReplayOptions{
 		Config: cfg, Log: log, Total: total,
 		Samples: func(yield func(dump.LoggedSample) error) error {
-			return scanFiles(files, w, nil, func(_ string, s dump.LoggedSample) error { return yield(s) })
+			// Exactly what the first pass counted: a file still being
+			// written (the live samples.log) may have grown since.
+			n := 0
+			err := scanFiles(files, w, nil, func(_ string, s dump.LoggedSample) error {
+				if n == total {
+					return errEnough
+				}
+				n++
+				return yield(s)
+			})
+			if errors.Is(err, errEnough) {
+				return nil
+			}
+			return err
 		},
 		Progress:      progress(stderr, total),
 		SystemOptions: []actor.ConfigOption{logging.ActorSystemOption(log)},

@@ -73,8 +73,12 @@ type Source struct {
 type Server struct {
 	ln   net.Listener
 	path string
+	ours os.FileInfo // the socket file we made, to remove only that one
 	wg   sync.WaitGroup
 }
+
+// ErrInUse is wrapped by Serve when another agent answers on the socket.
+var ErrInUse = errors.New("status socket in use by another running agent")
 
 // Serve listens on path (removing a stale socket left by a killed agent,
 // never any other kind of file) and answers with get() until Close.
@@ -86,6 +90,13 @@ func Serve(path string, get func() Doc) (*Server, error) {
 		if st.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("status socket: %s exists and is not a socket", path)
 		}
+		// A socket someone answers on belongs to a running agent: taking
+		// it over would hide that agent from status (and removing it on
+		// exit would hide both).
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: %s answers", ErrInUse, path)
+		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("status socket: remove stale %s: %w", path, err)
 		}
@@ -94,11 +105,17 @@ func Serve(path string, get func() Doc) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false) // Close removes it, if still ours
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	s := &Server{ln: ln, path: path}
+	st, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	s := &Server{ln: ln, path: path, ours: st}
 	s.wg.Add(1)
 	go s.accept(get)
 	return s, nil
@@ -121,11 +138,14 @@ func (s *Server) accept(get func() Doc) {
 	}
 }
 
-// Close stops listening and removes the socket.
+// Close stops listening and removes the socket, unless the path is no
+// longer the socket this server made.
 func (s *Server) Close() error {
 	err := s.ln.Close()
 	s.wg.Wait()
-	_ = os.Remove(s.path)
+	if st, serr := os.Lstat(s.path); serr == nil && os.SameFile(st, s.ours) {
+		_ = os.Remove(s.path)
+	}
 	return err
 }
 

@@ -94,3 +94,31 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// A second agent does not take over the socket of a running one, and an
+// agent never removes a socket that is no longer its own. Found by review.
+func TestServeRefusesALiveSocket(t *testing.T) {
+	path := sockPath(t)
+	first, err := Serve(path, func() Doc { return Doc{PID: 1} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Serve(path, func() Doc { return Doc{PID: 2} }); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Serve: %v", err)
+	}
+	if d, err := Fetch(path, time.Second); err != nil || d.PID != 1 {
+		t.Fatalf("status answered by %d (%v), want the first agent", d.PID, err)
+	}
+	// Someone replaced the path (a new agent after this one was presumed
+	// dead): closing this one must leave the new socket alone.
+	os.Remove(path)
+	second, err := Serve(path, func() Doc { return Doc{PID: 2} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	if d, err := Fetch(path, time.Second); err != nil || d.PID != 2 {
+		t.Fatalf("after the first closed: %d %v", d.PID, err)
+	}
+	second.Close()
+}
