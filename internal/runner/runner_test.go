@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -251,3 +252,22 @@ func TestReleasedBeforeRunReturns(t *testing.T) {
 		}
 	}
 }
+
+// A stream far over the cap keeps max bytes and never grows the buffer
+// past it: a 16 MiB cap must not cost a 32 MiB buffer (and 48 MB live
+// while it is copied).
+func TestCappedNeverGrowsPastMax(t *testing.T) {
+	const max = 1 << 20
+	c := &capped{max: max}
+	n, err := c.ReadFrom(io.LimitReader(zeros{}, 10*max))
+	if err != nil || n != 10*max || len(c.Bytes()) != max || !c.truncated {
+		t.Fatalf("read %d, kept %d, truncated %v, err %v", n, len(c.Bytes()), c.truncated, err)
+	}
+	if cap(c.Bytes()) > max+64<<10 {
+		t.Fatalf("buffer grew to %d for a cap of %d", cap(c.Bytes()), max)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
