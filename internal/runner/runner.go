@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -417,7 +416,10 @@ func (c *capped) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for len(c.data) < c.max {
 		if len(c.data) == cap(c.data) {
-			c.data = slices.Grow(c.data, min(max(cap(c.data), 4<<10), c.max-len(c.data)))
+			// make, not slices.Grow: append's growth would round past max.
+			grown := make([]byte, len(c.data), len(c.data)+min(max(cap(c.data), 4<<10), c.max-len(c.data)))
+			copy(grown, c.data)
+			c.data = grown
 		}
 		n, err := src.Read(c.data[len(c.data):min(cap(c.data), c.max)])
 		c.data = c.data[:len(c.data)+n]
