@@ -390,3 +390,18 @@ func clusterAbsent(cfg *config.Config) bool {
 	_, err := (&Cluster{EtcDir: cfg.PVE.EtcDir, Files: &SlowFS{}, Timeout: time.Second}).Collect(context.Background())
 	return runner.NotFound(err)
 }
+
+// The self-report carries the dump's drop count: a writer that fell behind
+// shows up in every fast sample.
+func TestAgentSelfReportCountsDumpDrops(t *testing.T) {
+	// A backlog of one entry whose writer never takes it: the second entry
+	// is dropped.
+	h := dump.NewBoundedHandle(func(any) {}, dump.NewBacklog(1, 1<<20, slog.New(slog.DiscardHandler)))
+	h.Sample("fast", fixedAt, []byte("{}"))
+	h.Sample("fast", fixedAt, []byte("{}"))
+	env := &Env{Config: testConfig(t), Dump: h, Stats: NewStats()}
+	d, err := (&Agent{Env: env, Version: "x"}).Collect(context.Background())
+	if err != nil || d.(AgentData).DumpDropped != 1 {
+		t.Fatalf("%+v %v", d, err)
+	}
+}
