@@ -246,15 +246,28 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	defer stopCancel()
 	_, readErr := stdout.ReadFrom(outR)
 	var waitErr error
+	var stop string
 	select {
 	case waitErr = <-done:
 	case <-timer.C:
-		owner.CompareAndSwap(ownRunning, ownKilled)
-		return r.kill(res, key, cmd, reaped, fmt.Sprintf("timed out after %s", timeout))
+		stop = fmt.Sprintf("timed out after %s", timeout)
 	case <-ctx.Done():
-		owner.CompareAndSwap(ownRunning, ownKilled)
-		return r.kill(res, key, cmd, reaped, fmt.Sprintf("cancelled: %v", context.Cause(ctx)))
+		stop = fmt.Sprintf("cancelled: %v", context.Cause(ctx))
 	}
+	if stop != "" {
+		// Kill only a command not yet reaped (its process group still
+		// exists, so the signal cannot reach a stranger that reused the
+		// pid); one that exited at the deadline gets its normal result.
+		if owner.CompareAndSwap(ownRunning, ownKilled) {
+			return r.kill(res, key, cmd, reaped, stop)
+		}
+		waitErr = <-done
+	}
+	return settled(res, cmd, stdout, stderr, waitErr, readErr)
+}
+
+// settled is the result of a command that exited by itself.
+func settled(res Result, cmd *exec.Cmd, stdout, stderr *capped, waitErr, readErr error) Result {
 	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
 	res.Truncated = stdout.truncated || stderr.truncated
 	if errors.Is(waitErr, exec.ErrWaitDelay) || errors.Is(readErr, os.ErrDeadlineExceeded) {
