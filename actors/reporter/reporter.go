@@ -351,10 +351,12 @@ func (r *reporter) enqueue(s *messages.Sample) {
 		r.o.Log.Error("sample dropped: cannot encode", "kind", s.Kind, "err", err)
 		return
 	}
+	// Spooled first, dumped second: a sample in samples.log is one the
+	// spool already holds, even if the agent is killed in between.
+	r.add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body})
 	if r.o.Dump.Enabled() {
 		r.o.Dump.Sample(s.Kind, time.Now(), payload.Indent(body))
 	}
-	r.add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body})
 }
 
 // add spools and queues it; overflow of the memory queue drops the oldest

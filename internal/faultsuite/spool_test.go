@@ -2,6 +2,7 @@ package faultsuite
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,17 +94,24 @@ func TestSpoolSurvivesSIGKILLAndATornCommit(t *testing.T) {
 		}
 	}
 	s := sinktest.Start(t, addr, "tok", sink.Faults{})
+	var missing []string
+	last := ""
 	testkit.Eventually(t, 30*time.Second, "every dumped sample at the sink", func() bool {
 		got := map[string]bool{}
 		for _, k := range arrivals(t, s.Samples()) {
 			got[k] = true
 		}
+		missing = missing[:0]
 		for _, k := range dumpedKeys(t, samplesLog) {
 			if !got[k] && k != torn {
-				return false
+				missing = append(missing, k)
 			}
 		}
-		return true
+		if now := fmt.Sprint(missing); len(s.Samples()) > 0 && now != last {
+			last = now
+			t.Logf("missing at the sink: %s", now) // for the failure's log
+		}
+		return len(missing) == 0
 	})
 	// Fast samples are collected one a second: their first arrivals must
 	// come in the order they were collected.
