@@ -67,7 +67,10 @@ func ScanSamples(r io.Reader, fn func(LoggedSample) error) (ScanReport, error) {
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
-		line, err := br.ReadBytes('\n')
+		line, long, err := readLine(br, maxEntry)
+		if long && cur != nil {
+			tooLong = true
+		}
 		if len(line) > 0 {
 			lineNo++
 			if kind, ok := sampleHeader(line); ok {
@@ -98,6 +101,23 @@ func ScanSamples(r io.Reader, fn func(LoggedSample) error) (ScanReport, error) {
 		}
 		if err != nil {
 			return rep, fmt.Errorf("read samples: %w", err)
+		}
+	}
+}
+
+// readLine reads one line, keeping at most limit bytes of it; the rest is
+// read and dropped, and long says so: one line of a damaged or hostile file
+// (no newline for gigabytes) must not take all memory.
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) <= limit {
+			line = append(line, frag...)
+		} else {
+			long = true
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, long, err
 		}
 	}
 }

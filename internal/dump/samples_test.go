@@ -103,3 +103,18 @@ func FuzzScanSamples(f *testing.F) {
 		}
 	})
 }
+
+// An entry with one enormous line (no newline at all) is skipped as too
+// long, without holding the line in memory; the entries around it are read.
+func TestScanSamplesHugeLine(t *testing.T) {
+	var b bytes.Buffer
+	b.Write(logOf(payloadAt(1)))
+	b.WriteString("===== 2026-11-29T10:00:02.000Z kind=fast =====\n")
+	b.Write(bytes.Repeat([]byte("x"), maxEntry+1000))
+	b.WriteString("\n\n")
+	b.Write(logOf(payloadAt(3)))
+	got, rep := scanAll(t, b.Bytes())
+	if len(got) != 2 || len(rep.Bad) != 1 || !strings.Contains(rep.Bad[0], "larger than") {
+		t.Fatalf("%d samples, report %+v", len(got), rep)
+	}
+}
