@@ -96,6 +96,12 @@ host_id = "footprint"
 node = "pve1"
 [proc]
 root = "$root/testdata/proc"
+# As packaged (spool on, status socket on), but inside the work directory:
+# a measurement must not touch the machine's /var/lib or /run.
+[spool]
+dir = "$work/spool"
+[status]
+socket = "$work/status.sock"
 TOML
   if [ "$1" = 1s ]; then
     printf '[intervals]\nfast_seconds = 1\nmedium_seconds = 1\nslow_seconds = 1\n' >> "$work/agent.toml"
