@@ -7,10 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/flight"
 )
 
 // SlowFS reads files whose read(2) can block for as long as a userspace
@@ -26,14 +26,7 @@ type SlowFS struct {
 	// MaxBytes caps a file's size; a bigger one is an error (0: 16 MiB).
 	MaxBytes int
 
-	mu          sync.Mutex
-	outstanding map[string]*readClaim
-}
-
-// readClaim is one read that has not returned yet.
-type readClaim struct {
-	since     time.Time
-	abandoned bool
+	paths flight.Set // reads that have not returned yet
 }
 
 // ReadError is a read that did not produce the file. Outcome is NotFound,
@@ -79,15 +72,15 @@ type readResult struct {
 }
 
 func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string) ([]byte, error) {
-	c, since, busy := s.claim(path)
-	if busy {
+	c, since := s.paths.Take(path)
+	if c == nil {
 		return nil, &ReadError{Path: path, Outcome: dump.Stuck,
 			Reason: fmt.Sprintf("previous read still stuck (started %s ago); not starting another", time.Since(since).Round(time.Second))}
 	}
 	done := make(chan readResult, 1)
 	go func() {
 		b, err := s.readFile(path)
-		s.release(path, c)
+		s.paths.Release(c)
 		done <- readResult{b, err}
 	}()
 	timer := time.NewTimer(timeout)
@@ -105,7 +98,7 @@ func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string) (
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	s.abandon(path, c)
+	s.paths.Abandon(c)
 	return nil, &ReadError{Path: path, Outcome: dump.TimedOut, Reason: fmt.Sprintf("timed out after %s", timeout)}
 }
 
@@ -131,53 +124,9 @@ func (s *SlowFS) readFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *SlowFS) claim(path string) (*readClaim, time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.outstanding[path]; ok {
-		return nil, c.since, true
-	}
-	if s.outstanding == nil {
-		s.outstanding = map[string]*readClaim{}
-	}
-	c := &readClaim{since: time.Now()}
-	s.outstanding[path] = c
-	return c, time.Time{}, false
-}
-
-func (s *SlowFS) release(path string, c *readClaim) {
-	s.mu.Lock()
-	if s.outstanding[path] == c {
-		delete(s.outstanding, path)
-	}
-	s.mu.Unlock()
-}
-
-func (s *SlowFS) abandon(path string, c *readClaim) {
-	s.mu.Lock()
-	if s.outstanding[path] == c {
-		c.abandoned = true
-	}
-	s.mu.Unlock()
-}
-
 // Outstanding is how many reads have not returned yet, on time or not.
-func (s *SlowFS) Outstanding() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.outstanding)
-}
+func (s *SlowFS) Outstanding() int { return s.paths.Outstanding() }
 
 // Stuck is how many reads were abandoned after their timeout and are still
 // blocked: the self-report shows it, as a stuck pmxcfs is a host problem.
-func (s *SlowFS) Stuck() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.outstanding {
-		if c.abandoned {
-			n++
-		}
-	}
-	return n
-}
+func (s *SlowFS) Stuck() int { return s.paths.Stuck() }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/flight"
 )
 
 // Defaults for a zero Runner.
@@ -36,7 +36,7 @@ const (
 // the result is handed over, so that the caller's next run of this line is
 // not answered "stuck"; but after a kill, only once whatever still holds
 // the command's output is gone too.
-func (r *Runner) wait(cmd *exec.Cmd, outR *os.File, owner *atomic.Int32, key string, reaped chan struct{}, done chan<- error) {
+func (r *Runner) wait(cmd *exec.Cmd, outR *os.File, owner *atomic.Int32, c *flight.Claim, reaped chan struct{}, done chan<- error) {
 	err := cmd.Wait()
 	// The command has exited: give its stdout outputDelay more for what it
 	// wrote just before, unless Wait already waited that long for a
@@ -55,7 +55,7 @@ func (r *Runner) wait(cmd *exec.Cmd, outR *os.File, owner *atomic.Int32, key str
 		_, _ = io.Copy(io.Discard, outR)
 		outR.Close()
 	}
-	r.release(key)
+	r.lines.Release(c)
 	close(reaped)
 	done <- err
 }
@@ -85,17 +85,10 @@ type Runner struct {
 	// Env is the base environment (nil: the agent's own).
 	Env []string
 
-	mu          sync.Mutex
-	outstanding map[string]*claim
+	lines flight.Set // command lines in flight, by argv
 }
 
 // claim is one started command line that has not been reaped yet.
-type claim struct {
-	since     time.Time
-	abandoned bool
-	pid       int
-}
-
 // Result is what one call produced.
 type Result struct {
 	// Line is the command line as run, for messages ("zpool status -p").
@@ -181,7 +174,8 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	line := strings.Join(append([]string{name}, args...), " ")
 	res := Result{Line: line}
 	key := name + "\x00" + strings.Join(args, "\x00")
-	if since, busy := r.claimLine(key); busy {
+	c, since := r.lines.Take(key)
+	if c == nil {
 		res.Outcome = dump.Stuck
 		res.Reason = fmt.Sprintf("previous run still stuck (started %s ago, not reaped after SIGKILL); not starting another",
 			time.Since(since).Round(time.Second))
@@ -190,7 +184,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	released := false
 	defer func() {
 		if !released {
-			r.release(key)
+			r.lines.Release(c)
 		}
 	}()
 
@@ -235,8 +229,8 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	}
 	done := make(chan error, 1)
 	reaped := make(chan struct{})
-	released = true // from here the waiter goroutine releases the key
-	go r.wait(cmd, outR, &owner, key, reaped, done)
+	released = true // from here the waiter goroutine releases the claim
+	go r.wait(cmd, outR, &owner, c, reaped, done)
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -259,7 +253,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 		// exists, so the signal cannot reach a stranger that reused the
 		// pid); one that exited at the deadline gets its normal result.
 		if owner.CompareAndSwap(ownRunning, ownKilled) {
-			return r.kill(res, key, cmd, reaped, stop)
+			return r.kill(res, c, cmd, reaped, stop)
 		}
 		waitErr = <-done
 	}
@@ -308,23 +302,18 @@ func exited(res Result, waitErr error) Result {
 // uninterruptible sleep ignores SIGKILL until its I/O returns: if it is
 // still not reaped after Grace it is counted as abandoned (Stuck), and its
 // command line stays claimed until the waiter goroutine finally sees it exit.
-func (r *Runner) kill(res Result, key string, cmd *exec.Cmd, reaped <-chan struct{}, reason string) Result {
+func (r *Runner) kill(res Result, c *flight.Claim, cmd *exec.Cmd, reaped <-chan struct{}, reason string) Result {
 	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 	res.Outcome = dump.TimedOut
 	res.Reason = reason + "; process group killed"
-	pid, grace := cmd.Process.Pid, r.grace()
+	grace := r.grace()
 	go func() {
 		t := time.NewTimer(grace)
 		defer t.Stop()
 		select {
 		case <-reaped:
 		case <-t.C:
-			r.mu.Lock()
-			if c, ok := r.outstanding[key]; ok {
-				c.abandoned = true
-				c.pid = pid
-			}
-			r.mu.Unlock()
+			r.lines.Abandon(c)
 		}
 	}()
 	return res
@@ -340,46 +329,13 @@ func startFailure(res Result, err error) Result {
 	return res
 }
 
-func (r *Runner) claimLine(key string) (time.Time, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.outstanding[key]; ok {
-		return c.since, true
-	}
-	if r.outstanding == nil {
-		r.outstanding = map[string]*claim{}
-	}
-	r.outstanding[key] = &claim{since: time.Now()}
-	return time.Time{}, false
-}
-
-func (r *Runner) release(key string) {
-	r.mu.Lock()
-	delete(r.outstanding, key)
-	r.mu.Unlock()
-}
-
 // Outstanding is how many started commands have not been reaped yet,
 // running or abandoned.
-func (r *Runner) Outstanding() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.outstanding)
-}
+func (r *Runner) Outstanding() int { return r.lines.Outstanding() }
 
 // Stuck is how many commands were abandoned after SIGKILL and have still not
 // exited: the agent's self-report shows it, since it is a host health signal.
-func (r *Runner) Stuck() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, c := range r.outstanding {
-		if c.abandoned {
-			n++
-		}
-	}
-	return n
-}
+func (r *Runner) Stuck() int { return r.lines.Stuck() }
 
 func (r *Runner) maxOutput() int {
 	if r.MaxOutput > 0 {
