@@ -29,6 +29,7 @@
 # of every cadence), so the start-up cost is not in the per-sample figure.
 # Loopback only; bounded by DURATION (+ warm-up); installs
 # prometheus-node-exporter from Debian if missing.
+# SPOOL=off runs the agent with a memory-only queue (no fsync per sample).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${MODE:-run}
@@ -99,7 +100,7 @@ root = "$root/testdata/proc"
 # As packaged (spool on, status socket on), but inside the work directory:
 # a measurement must not touch the machine's /var/lib or /run.
 [spool]
-dir = "$work/spool"
+dir = "$([ "${SPOOL:-on}" = off ] || echo "$work/spool")"
 [status]
 socket = "$work/status.sock"
 TOML

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -50,4 +51,4 @@ func (l *Lazy) Close() error {
 }
 
 // Path is the spool file's path.
-func (l *Lazy) Path() string { return l.Dir + "/" + FileName }
+func (l *Lazy) Path() string { return filepath.Join(l.Dir, FileName) }
