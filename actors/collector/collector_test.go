@@ -31,6 +31,12 @@ type harness struct {
 
 func spawn(t *testing.T, interval time.Duration, sources ...collect.Source) *harness {
 	t.Helper()
+	return spawnLogging(t, discard, interval, sources...)
+}
+
+// spawnLogging is spawn with the collector's log going to log.
+func spawnLogging(t *testing.T, log *slog.Logger, interval time.Duration, sources ...collect.Source) *harness {
+	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
 	h := &harness{sys: sys, samples: make(chan *messages.Sample, 100), counts: &collect.Counters{}}
 	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
@@ -39,7 +45,7 @@ func spawn(t *testing.T, interval time.Duration, sources ...collect.Source) *har
 		}
 	}))
 	h.pid = sys.Root.Spawn(Props(Options{Kind: "fast", Interval: interval, Sources: sources,
-		Reporter: rep, Counters: h.counts, Log: discard}))
+		Reporter: rep, Counters: h.counts, Log: log}))
 	t.Cleanup(func() {
 		sys.Root.PoisonFuture(h.pid).Wait()
 		sys.Shutdown()
@@ -116,13 +122,7 @@ func TestHungSourceTimesOutAndIsNotRestarted(t *testing.T) {
 // skip; rounds resume when it finishes.
 func TestTickDuringRoundIsSkippedAndCounted(t *testing.T) {
 	release := make(chan struct{})
-	slow := collect.Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return "done", nil
-	}}
+	slow := blockingSource(release)
 	h := spawn(t, 10*time.Millisecond, slow)
 	testkit.Eventually(t, 10*time.Second, "three skipped ticks", func() bool { return h.counts.Skipped.Load() >= 3 })
 	if len(h.samples) != 0 {
@@ -259,6 +259,17 @@ func TestSourceHealthLoggedOnChangeOnly(t *testing.T) {
 	}
 }
 
+// blockingSource returns "done" once release gives it a turn (or is closed).
+func blockingSource(release <-chan struct{}) collect.Source {
+	return collect.Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "done", nil
+	}}
+}
+
 // countHandler counts log records whose message contains sub.
 type countHandler struct {
 	sub string
@@ -282,33 +293,13 @@ func TestTickSkippedLoggedOnceAcrossRounds(t *testing.T) {
 	var lines atomic.Int64
 	log := slog.New(countHandler{sub: "tick skipped", n: &lines})
 	release := make(chan struct{})
-	slow := collect.Source{Name: "slow", Timeout: time.Minute, Collect: func(ctx context.Context) (any, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return "done", nil
-	}}
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }))
-	samples := make(chan *messages.Sample, 100)
-	rep := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-		if s, ok := ctx.Message().(*messages.Sample); ok {
-			samples <- s
-		}
-	}))
-	counts := &collect.Counters{}
-	pid := sys.Root.Spawn(Props(Options{Kind: "fast", Interval: 10 * time.Millisecond, Sources: []collect.Source{slow},
-		Reporter: rep, Counters: counts, Log: log}))
-	t.Cleanup(func() { sys.Root.PoisonFuture(pid).Wait(); sys.Shutdown() })
+	slow := blockingSource(release)
+	h := spawnLogging(t, log, 10*time.Millisecond, slow)
 	for round := 0; round < 5; round++ {
-		want := counts.Skipped.Load() + 1
-		testkit.Eventually(t, 10*time.Second, "a skipped tick", func() bool { return counts.Skipped.Load() >= want })
+		want := h.counts.Skipped.Load() + 1
+		testkit.Eventually(t, 10*time.Second, "a skipped tick", func() bool { return h.counts.Skipped.Load() >= want })
 		release <- struct{}{}
-		select {
-		case <-samples:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("round %d: no sample", round)
-		}
+		h.next(t)
 	}
 	if n := lines.Load(); n != 1 {
 		t.Fatalf("%d 'tick skipped' lines over 5 overrunning rounds, want 1", n)
