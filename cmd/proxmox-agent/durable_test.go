@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,6 +130,15 @@ func TestReplayDryRunAndWindow(t *testing.T) {
 	}
 	if code := run([]string{"replay"}, &out, &errb); code != 2 {
 		t.Fatalf("no file: exit %d", code)
+	}
+	// A careless argument: a device that never ends, a FIFO that blocks.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	syscall.Mkfifo(fifo, 0o600)
+	for _, bad := range []string{"/dev/zero", fifo} {
+		errb.Reset()
+		if code := run([]string{"replay", "--dry-run", bad}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not a regular file") {
+			t.Fatalf("%s: exit %d %s", bad, code, errb.String())
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -43,9 +44,15 @@ func parseWindow(f flags) (window, error) {
 // reports what it skipped to note (torn last entries, damaged ones).
 func scanFiles(files []string, w window, note io.Writer, fn func(string, dump.LoggedSample) error) error {
 	for _, name := range files {
-		fh, err := os.Open(name)
+		fh, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return err
+		}
+		// A FIFO would block, /dev/zero never end: only regular files
+		// (or their symlinks) are dumps.
+		if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+			fh.Close()
+			return fmt.Errorf("%s: not a regular file (a samples.log from the dump directory)", name)
 		}
 		rep, err := dump.ScanSamples(fh, func(s dump.LoggedSample) error {
 			if !w.has(s.CollectedAt) {
