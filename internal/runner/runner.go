@@ -222,6 +222,11 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	// throwing its good output away: stop reading that long after exit.
 	// The waiter below does the same for stdout.
 	cmd.WaitDelay = outputDelay
+	// The overall deadline is set before the waiter can exist: set after,
+	// it could overwrite the short one the waiter sets once the command has
+	// exited, and a grandchild holding stdout then held the call to the
+	// full timeout (seen under CPU load in CI).
+	_ = outR.SetReadDeadline(time.Now().Add(timeout))
 	err = cmd.Start()
 	outW.Close() // the child has its copy; EOF comes when it (and any heir) closes it
 	if err != nil {
@@ -234,7 +239,6 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	_ = outR.SetReadDeadline(time.Now().Add(timeout))
 	// Cancellation moves the deadline into the past, which ends the read.
 	stopCancel := context.AfterFunc(ctx, func() { _ = outR.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopCancel()
