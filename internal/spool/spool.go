@@ -12,9 +12,10 @@
 // (BenchmarkAppend states the cost).
 //
 // Damage the disk does behind bbolt's back is handled, not trusted: a
-// record whose CRC fails is skipped, deleted and counted; a file bbolt
-// rejects as invalid, or whose pages make an operation panic or fault (at
-// open or later), is moved aside (spool.db.corrupt-<time>) and a fresh
+// record whose CRC fails is skipped, deleted and counted; a file whose
+// page tree fails the check at open (verify.go), that bbolt rejects as
+// invalid, or whose pages make an operation panic or fault (at open or
+// later), is moved aside (spool.db.corrupt-<time>) and a fresh
 // spool started, so a broken file never stops delivery or crash-loops the
 // agent. Other failures (a lock held by another agent, no space, an I/O
 // error) leave the file where it is: the caller holds samples in memory
@@ -35,10 +36,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // FileName is the database file inside the spool directory.
 const FileName = "spool.db"
+
+// lockTimeout is how long Open waits for another agent's lock on the file.
+const lockTimeout = time.Second
 
 var (
 	samplesBucket = []byte("samples")
@@ -110,9 +115,12 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 func (s *Spool) open() error {
 	// The timeout is for the file lock: a second agent on the same spool
 	// must not wait forever.
+	if err := verifyFile(s.path, lockTimeout); err != nil {
+		return err
+	}
 	var db *bolt.DB
 	err := guard(func() (err error) {
-		db, err = bolt.Open(s.path, 0o600, &bolt.Options{Timeout: time.Second})
+		db, err = bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout})
 		return err
 	})
 	if err != nil {
@@ -141,6 +149,49 @@ func (s *Spool) open() error {
 	}
 	s.db = db
 	return nil
+}
+
+// verifyFile checks an existing spool file's structure before bbolt
+// trusts it (see verify). It holds the file's lock meanwhile, as bbolt
+// does: a walk that raced another agent's commits could take a healthy
+// file for a damaged one and move it aside.
+func verifyFile(path string, timeout time.Duration) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close() // and so unlocked
+	if err := lock(f, timeout); err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return verify(f, st.Size())
+}
+
+// lock takes the exclusive lock bbolt takes, trying for timeout as it
+// does; a lock still held then is bolt.ErrTimeout, which callers already
+// treat as "another agent has it".
+func lock(f *os.File, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		if time.Now().After(deadline) {
+			return bolt.ErrTimeout
+		}
+		time.Sleep(50 * time.Millisecond) // bbolt polls the same way
+	}
 }
 
 func (s *Spool) recount(b, m *bolt.Bucket) error {

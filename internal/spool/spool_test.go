@@ -259,7 +259,8 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzOpen: whatever bytes are in spool.db, Open either refuses or gives a
-// spool that reads, appends and deletes without a panic.
+// spool that reads, appends and deletes without a panic, a hang or a
+// runaway allocation (a worker past the fuzz engine's memory is a crash).
 func FuzzOpen(f *testing.F) {
 	dir := f.TempDir()
 	s, _ := Open(dir, 1<<20)
@@ -270,6 +271,9 @@ func FuzzOpen(f *testing.F) {
 	seed, _ := os.ReadFile(filepath.Join(dir, FileName))
 	f.Add(seed, 5000, byte(0xff))
 	f.Add(seed, 16, byte(0x01))
+	// A bigger one with branch, overflow and freelist pages to damage.
+	_, big := builtSpool(f)
+	f.Add(big, 4096*3+12, byte(0x40))
 	f.Fuzz(func(t *testing.T, file []byte, at int, x byte) {
 		if len(file) > 0 {
 			file = bytes.Clone(file)
@@ -294,7 +298,7 @@ func FuzzOpen(f *testing.F) {
 		}()
 		select {
 		case <-done:
-		case <-time.After(20 * time.Second):
+		case <-time.After(8 * time.Second): // the fuzz engine's own limit is 10 s
 			t.Fatal("spool operations on this file hang")
 		}
 	})
