@@ -195,7 +195,10 @@ func TestFloodKeepsDeliveringWithBoundedHeap(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		f.sample(i)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	// 200k junk frames take a few seconds here, and 15 s were not enough
+	// on one loaded CPU under the race detector: the deadline only stops a
+	// run that is not getting there at all.
+	deadline := time.Now().Add(60 * time.Second)
 	for s.Flooded.Load() < 200_000 || len(s.Samples()) < 20 {
 		if time.Now().After(deadline) {
 			t.Fatalf("flooded %d, delivered %d", s.Flooded.Load(), len(s.Samples()))
