@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -173,46 +174,84 @@ func (w *walker) page(id uint64, depth int) error {
 	if err != nil {
 		return err
 	}
-	return w.node(buf, id, depth)
+	return w.node(buf, id, depth, false)
 }
 
 // node checks one branch or leaf page (buf, a page or an inline bucket's
-// page) and descends into what it points at.
-func (w *walker) node(buf []byte, id uint64, depth int) error {
+// page) and descends into what it points at. An inline bucket's page is a
+// leaf without nested buckets (bbolt inlines only those), so the walk
+// never enters the same bytes twice and stays linear in the file.
+func (w *walker) node(buf []byte, id uint64, depth int, inline bool) error {
 	if len(buf) < pageHeader {
 		return damagedf("inline bucket in page %d shorter than a page header", id)
 	}
 	flags, count := ne.Uint16(buf[8:]), uint64(ne.Uint16(buf[10:]))
-	if flags != branchFlag && flags != leafFlag {
-		return damagedf("inline bucket in page %d has type %#x", id, flags)
-	}
-	if pageHeader+count*elemSize > uint64(len(buf)) {
+	switch {
+	case flags != leafFlag && (inline || flags != branchFlag):
+		return damagedf("page %d: node of type %#x", id, flags)
+	case pageHeader+count*elemSize > uint64(len(buf)):
 		return damagedf("page %d: %d elements do not fit", id, count)
+	case flags == branchFlag && count == 0:
+		return damagedf("page %d: empty branch", id) // bbolt's cursor reads element 0 regardless
 	}
+	end := pageHeader + count*elemSize // where the next element's data may start
+	var prev []byte
 	for i := uint64(0); i < count; i++ {
-		e := pageHeader + i*elemSize
-		pos, ksize := uint64(ne.Uint32(buf[e+4:])), uint64(ne.Uint32(buf[e+8:]))
-		var err error
-		if flags == branchFlag {
-			pos, ksize = uint64(ne.Uint32(buf[e:])), uint64(ne.Uint32(buf[e+4:]))
-			if e+pos+ksize > uint64(len(buf)) {
-				return damagedf("page %d: key %d runs past the page", id, i)
-			}
-			err = w.page(ne.Uint64(buf[e+8:]), depth+1)
-		} else {
-			vsize := uint64(ne.Uint32(buf[e+12:]))
-			if e+pos+ksize+vsize > uint64(len(buf)) {
-				return damagedf("page %d: element %d runs past the page", id, i)
-			}
-			if ne.Uint32(buf[e:])&bucketLeaf != 0 {
-				err = w.bucket(buf[e+pos+ksize:e+pos+ksize+vsize], id, depth+1)
-			}
+		el, err := element(buf, flags, i, end)
+		if err != nil {
+			return damagedf("page %d: %v", id, err)
+		}
+		if i > 0 && bytes.Compare(el.key, prev) <= 0 {
+			return damagedf("page %d: key %d out of order", id, i)
+		}
+		prev, end = el.key, el.end
+		switch {
+		case flags == branchFlag:
+			err = w.page(el.child, depth+1)
+		case el.bucket && inline:
+			err = damagedf("page %d: bucket nested in an inline bucket", id)
+		case el.bucket:
+			err = w.bucket(el.value, id, depth+1)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// elem is one element of a branch or leaf page.
+type elem struct {
+	key, value []byte
+	child      uint64 // branch: the page it points at
+	bucket     bool   // leaf: the value is a nested bucket
+	end        uint64 // offset in the page just past its data
+}
+
+// element reads element i of a page. bbolt lays element data out in
+// order, end to end, after the element headers (WriteInodeToPage), so
+// data must start at or after end, where the previous element's stopped:
+// overlapping data could otherwise be walked over and over.
+func element(buf []byte, flags uint16, i, end uint64) (elem, error) {
+	e := pageHeader + i*elemSize
+	var el elem
+	var pos, ksize, vsize uint64
+	if flags == branchFlag {
+		pos, ksize, el.child = uint64(ne.Uint32(buf[e:])), uint64(ne.Uint32(buf[e+4:])), ne.Uint64(buf[e+8:])
+	} else {
+		el.bucket = ne.Uint32(buf[e:])&bucketLeaf != 0
+		pos, ksize, vsize = uint64(ne.Uint32(buf[e+4:])), uint64(ne.Uint32(buf[e+8:])), uint64(ne.Uint32(buf[e+12:]))
+	}
+	start := e + pos
+	el.end = start + ksize + vsize
+	switch {
+	case el.end > uint64(len(buf)):
+		return el, fmt.Errorf("element %d runs past the page", i)
+	case start < end:
+		return el, fmt.Errorf("element %d overlaps what comes before it", i)
+	}
+	el.key, el.value = buf[start:start+ksize], buf[start+ksize:el.end]
+	return el, nil
 }
 
 // bucket checks a nested bucket's header (root page, sequence) and its
@@ -227,7 +266,7 @@ func (w *walker) bucket(v []byte, id uint64, depth int) error {
 	if root := ne.Uint64(v); root != 0 {
 		return w.page(root, depth)
 	}
-	return w.node(v[16:], id, depth)
+	return w.node(v[16:], id, depth, true)
 }
 
 // freelist checks the free page list: inside its pages, and naming only
@@ -254,8 +293,9 @@ func (w *walker) freelist(id uint64) error {
 			return damagedf("freelist names page %d outside the file's %d pages", p, w.hwm)
 		}
 		if w.seen[p/64]&(1<<(p%64)) != 0 {
-			return damagedf("freelist names page %d, which is in use", p)
+			return damagedf("freelist names page %d, which is in use or named twice", p)
 		}
+		w.seen[p/64] |= 1 << (p % 64) // a page freed twice is handed out twice
 	}
 	return nil
 }
