@@ -208,7 +208,8 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 
 		Dump: t.Dump, Log: log,
 		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,
-		Spool: t.spoolOpener(),
+		Spool:    t.spoolOpener(),
+		SetAside: t.setAside(),
 	}), "reporter")
 	if err != nil {
 		return fmt.Errorf("spawn reporter: %w", err)
@@ -245,6 +246,15 @@ func (t *Tree) spoolOpener() reporter.Opener {
 		return nil
 	}
 	return reporter.LazyOpener(t.Spool)
+}
+
+// setAside keeps set-aside samples beside the spool; without a spool
+// there is no place for them and they are dropped, as before.
+func (t *Tree) setAside() func(string, time.Time, []byte) (string, error) {
+	if t.Spool == nil {
+		return nil
+	}
+	return spool.Aside{Dir: t.Spool.Dir, MaxBytes: spool.MaxAsideBytes}.Keep
 }
 
 // ReporterStatus asks the reporter for its status.
@@ -374,6 +384,12 @@ func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
 	}
 	if t.Spool != nil {
 		d.Queue.Spool = t.Spool.Path()
+		// The file, not the reporter, says what is set aside: it survives
+		// restarts until an operator replays and removes it.
+		a := spool.Aside{Dir: t.Spool.Dir}
+		if st, err := os.Lstat(a.Path()); err == nil && st.Size() > 0 {
+			d.Queue.SetAside, d.Queue.SetAsideBytes = a.Path(), st.Size()
+		}
 	}
 	for _, kind := range messages.Kinds {
 		c, h := t.Stats.Collectors[kind], t.Stats.Health[kind]

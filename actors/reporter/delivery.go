@@ -222,10 +222,11 @@ func (d *Delivery) overdue(now time.Time) bool {
 
 // Lost puts every push in flight back in line, to be resent in order after
 // the next join: its reply, if any, went with the connection. The oldest
-// push in flight is charged the failure, and is returned among the poisoned
-// once it has failed MaxFailures times: it is dropped. The ack mode is
-// relearnt on the next connection or join.
-func (d *Delivery) Lost() (poisoned []*Item) {
+// push in flight is charged the failure, and once it has failed
+// MaxFailures times it is set aside: handed to keep (if not nil), which
+// may store it elsewhere, then removed from the queue, and returned. The
+// ack mode is relearnt on the next connection or join.
+func (d *Delivery) Lost(keep func(*Item)) (poisoned []*Item) {
 	// Until the next push, no connection is current: a straggling reply
 	// from the lost one says nothing about the next.
 	d.mode, d.gen = acksUnknown, 0
@@ -244,6 +245,9 @@ func (d *Delivery) Lost() (poisoned []*Item) {
 		return true
 	})
 	for _, it := range poisoned {
+		if keep != nil {
+			keep(it) // before Done deletes it from the spool
+		}
 		d.poisoned++
 		d.q.Done(it)
 	}

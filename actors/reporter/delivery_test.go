@@ -45,7 +45,7 @@ func (w *wire) send(now time.Time) []string {
 
 // reconnect starts a new connection generation whose refs start over.
 func (w *wire) reconnect() {
-	w.d.Lost()
+	w.d.Lost(nil)
 	w.gen++
 	w.n = 0
 }
@@ -364,12 +364,12 @@ func TestDeliveryPoisonIsSetAside(t *testing.T) {
 			t.Fatalf("attempt %d sent %v, want the poison first", i, sent)
 		}
 		w.d.Written(w.ref("0"), w.gen)
-		poisoned := w.d.Lost()
+		poisoned := w.d.Lost(nil)
 		w.gen, w.n = w.gen+1, 0
 		if (i == MaxFailures) != (len(poisoned) == 1) {
 			t.Fatalf("attempt %d: poisoned %v", i, poisoned)
 		}
-		if len(w.d.Lost()) != 0 {
+		if len(w.d.Lost(nil)) != 0 {
 			t.Fatal("a loss with nothing in flight set something aside")
 		}
 	}
@@ -447,7 +447,7 @@ func TestDeliveryLostAfterRefReuse(t *testing.T) {
 	if it := w.d.byRef[wireKey{2, "1"}]; it.Kind != "3" {
 		t.Fatalf("ref 1 is %s; the test needs the new push to reuse it", it.Kind)
 	}
-	w.d.Lost()
+	w.d.Lost(nil)
 	if w.d.inflight != 0 || len(w.d.byRef) != 0 {
 		t.Errorf("in flight after loss: %d, byRef %v", w.d.inflight, w.d.byRef)
 	}

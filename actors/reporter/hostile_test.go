@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,13 +47,16 @@ func (l *logCount) get() (lines, bytes int, text string) {
 
 // hostile starts a reporter against a sink with faults, fast backoffs, and
 // a counting log.
-func hostile(t *testing.T, faults sink.Faults) (*sink.Server, *fixture, *logCount) {
+func hostile(t *testing.T, faults sink.Faults, mods ...func(*Options)) (*sink.Server, *fixture, *logCount) {
 	t.Helper()
 	s := startSink(t, "127.0.0.1:0", faults)
 	logs := &logCount{}
 	f := startReporter(t, s.URL(), func(o *Options) {
 		o.Log = slog.New(logs)
 		o.Server.Rejoin = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond}
+		for _, m := range mods {
+			m(o)
+		}
 	})
 	return s, f, logs
 }
@@ -71,10 +75,30 @@ func pushesPer(t *testing.T, ss []sink.Sample) map[int]int {
 	return n
 }
 
+// keeper records what the reporter sets aside (Options.SetAside).
+type keeper struct {
+	mu   sync.Mutex
+	kept []string
+}
+
+func (k *keeper) keep(kind string, _ time.Time, payload []byte) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.kept = append(k.kept, kind+" "+string(payload))
+	return "/set-aside.log", nil
+}
+
+func (k *keeper) get() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.kept...)
+}
+
 // A sample the server fails on every time (its channel crashes on it, or
-// the connection dies after it) is set aside after MaxFailures attempts,
-// logged once, counted; every other sample arrives, none is pushed more
-// than MaxFailures+1 times, and the log stays a handful of lines.
+// the connection dies after it) is set aside after MaxFailures attempts:
+// handed to SetAside (which keeps it for replay), logged once, counted;
+// every other sample arrives, none is pushed more than MaxFailures+1
+// times, and the log stays a handful of lines.
 func TestPoisonSampleIsSetAside(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -84,7 +108,8 @@ func TestPoisonSampleIsSetAside(t *testing.T) {
 		{"connection dies", sink.Faults{PoisonContains: `"poison":true`, PoisonDrops: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, f, logs := hostile(t, tc.faults)
+			k := &keeper{}
+			s, f, logs := hostile(t, tc.faults, func(o *Options) { o.SetAside = k.keep })
 			for i := 0; i < 10; i++ {
 				if i == 3 {
 					f.poisonSample(i)
@@ -106,8 +131,12 @@ func TestPoisonSampleIsSetAside(t *testing.T) {
 			}
 			lines, _, text := logs.get()
 			t.Logf("poison pushed %d times, %d pushes in all, %d log lines", per[3], st.Pushed, lines)
-			if lines > 8 || !bytes.Contains([]byte(text), []byte(`msg="sample set aside`)) {
+			if lines > 8 || !bytes.Contains([]byte(text), []byte(`msg="sample set aside: the server failed on it every time; kept`)) ||
+				!bytes.Contains([]byte(text), []byte(`file=/set-aside.log`)) {
 				t.Errorf("%d log lines:\n%s", lines, text)
+			}
+			if kept := k.get(); len(kept) != 1 || !strings.HasPrefix(kept[0], "fast ") || !strings.Contains(kept[0], `"i":3`) {
+				t.Errorf("kept %q, want the poison sample only", kept)
 			}
 		})
 	}

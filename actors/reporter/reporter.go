@@ -55,6 +55,9 @@ type Options struct {
 	// Spool returns the on-disk spool; nil keeps the queue in memory only.
 	// It outlives the actor: a restarted reporter reloads what it holds.
 	Spool Opener
+	// SetAside keeps a sample set aside (the server failed on it every
+	// time) and returns where; nil drops such samples, counted and logged.
+	SetAside func(kind string, at time.Time, payload []byte) (path string, err error)
 }
 
 // Props builds the reporter. A restart starts with an empty memory queue
@@ -430,11 +433,26 @@ func (r *reporter) lost(reason string) {
 		r.since = time.Now()
 	}
 	r.joined = false
-	for _, it := range r.d.Lost() {
-		// Once per sample: it is gone after this line.
-		r.o.Log.Warn("sample set aside: the server failed on it every time", "kind", it.Kind,
-			"collected_at", dump.Timestamp(it.CollectedAt), "attempts", it.Failures())
+	r.d.Lost(r.setAside)
+}
+
+// setAside keeps a sample the server failed on every time where `replay`
+// can send it later, and says so once per sample: it leaves the queue and
+// the spool after this.
+func (r *reporter) setAside(it *Item) {
+	attrs := []any{"kind", it.Kind, "collected_at", dump.Timestamp(it.CollectedAt), "attempts", it.Failures()}
+	if r.o.SetAside == nil {
+		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time", attrs...)
+		return
 	}
+	path, err := r.o.SetAside(it.Kind, it.CollectedAt, it.Body)
+	if err != nil {
+		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and it could not be kept",
+			append(attrs, "err", err)...)
+		return
+	}
+	r.o.Log.Warn("sample set aside: the server failed on it every time; kept for proxmox-agent replay",
+		append(attrs, "file", path)...)
 }
 
 // check settles pushes left without a reply, then sends what that let out.

@@ -3,6 +3,7 @@ package faultsuite
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,6 +117,41 @@ func checkPoison(t *testing.T, s *sink.Server, a *testkit.Agent) {
 	}
 	if a.Count("set aside") != 1 {
 		t.Errorf("%d 'set aside' lines, want 1", a.Count("set aside"))
+	}
+	checkSetAsideReplays(t, s, a)
+}
+
+// The poison sample is kept beside the spool, and `proxmox-agent replay`
+// of that file delivers it, byte for byte, to a server that takes it.
+func checkSetAsideReplays(t *testing.T, s *sink.Server, a *testkit.Agent) {
+	t.Helper()
+	file := filepath.Join(a.SpoolDir, "set-aside.log")
+	if !a.Has("file=" + file) {
+		t.Errorf("the set-aside line does not name %s", file)
+	}
+	st, err := exec.Command(testkit.BuildAgent(t), "status", "--json", "--socket", a.StatusSocket).Output()
+	var doc struct {
+		Queue struct {
+			File string `json:"set_aside_file"`
+		} `json:"queue"`
+	}
+	if err != nil || json.Unmarshal(st, &doc) != nil || doc.Queue.File != file {
+		t.Errorf("status does not point at %s: %v %s", file, err, st)
+	}
+	healthy := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	cfg := testkit.WriteConfig(t, testkit.Config{URL: healthy.URL(), SpoolDir: "-"})
+	out, err := exec.Command(testkit.BuildAgent(t), "replay", "--config", cfg, file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay %s: %v\n%s", file, err, out)
+	}
+	got := healthy.Samples()
+	if len(got) != 1 || got[0].Event != "metric:medium" {
+		t.Fatalf("replay delivered %d samples, want the medium one:\n%s", len(got), out)
+	}
+	for _, p := range s.Samples() {
+		if p.Event == "metric:medium" && string(p.Payload) != string(got[0].Payload) {
+			t.Errorf("replayed payload differs from the one pushed")
+		}
 	}
 }
 

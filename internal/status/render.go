@@ -68,6 +68,9 @@ func queue(q Queue, now time.Time) string {
 	if q.Corrupt > 0 {
 		s += fmt.Sprintf(", corrupt %d", q.Corrupt)
 	}
+	if q.SetAside != "" {
+		s += fmt.Sprintf("; set aside: %s in %s (send with proxmox-agent replay, then remove)", bytesText(q.SetAsideBytes), q.SetAside)
+	}
 	return s
 }
 

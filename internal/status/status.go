@@ -48,6 +48,10 @@ type Queue struct {
 	Dropped  uint64    `json:"dropped"`
 	Poisoned uint64    `json:"poisoned"`
 	Corrupt  uint64    `json:"corrupt,omitempty"`
+	// SetAside is the file keeping samples the server failed on every
+	// time (for `proxmox-agent replay`), when it holds any.
+	SetAside      string `json:"set_aside_file,omitempty"`
+	SetAsideBytes int64  `json:"set_aside_bytes,omitempty"`
 }
 
 // Cadence is one collector's rounds.

@@ -75,8 +75,9 @@ func TestRender(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	d := Doc{Version: "1.2.3", PID: 42, StartedAt: now.Add(-2 * time.Hour), Server: "wss://h/s", Connected: false, Since: now.Add(-90 * time.Second),
 		LastError: "dial tcp: connection refused",
-		Queue:     Queue{Spool: "/s/spool.db", Fallback: true, Depth: 12, Bytes: 3 << 20, Oldest: now.Add(-5 * time.Minute), Dropped: 2, Poisoned: 1},
-		Cadences:  []Cadence{{Kind: "fast", Interval: 30 * time.Second, Rounds: 240, Skipped: 1, LastRound: now.Add(-10 * time.Second), LastDuration: 120 * time.Millisecond}},
+		Queue: Queue{Spool: "/s/spool.db", Fallback: true, Depth: 12, Bytes: 3 << 20, Oldest: now.Add(-5 * time.Minute), Dropped: 2, Poisoned: 1,
+			SetAside: "/s/set-aside.log", SetAsideBytes: 4096},
+		Cadences: []Cadence{{Kind: "fast", Interval: 30 * time.Second, Rounds: 240, Skipped: 1, LastRound: now.Add(-10 * time.Second), LastDuration: 120 * time.Millisecond}},
 		Sources: []Source{{Cadence: "fast", Name: "zfs_pools", LastOK: now.Add(-time.Hour), LastError: "zpool status: timed out after 10s\nmore", LastErrorAt: now.Add(-10 * time.Second)},
 			{Cadence: "slow", Name: "disks"}}}
 	var b bytes.Buffer
@@ -85,7 +86,7 @@ func TestRender(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"session     disconnected for 2m0s", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1",
+		"session     disconnected for 2m0s", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1", "set aside: 4.0 KiB in /s/set-aside.log (send with proxmox-agent replay",
 		"fast     30s       240     1        10s ago", "120ms",
 		"zfs_pools  fast     1h0m0s ago  10s ago: zpool status: timed out after 10s\n", "disks      slow     never       -",
 	} {
