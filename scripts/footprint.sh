@@ -30,6 +30,8 @@
 # Loopback only; bounded by DURATION (+ warm-up); installs
 # prometheus-node-exporter from Debian if missing.
 # SPOOL=off runs the agent with a memory-only queue (no fsync per sample).
+# AGENT_ENV="GOGC=50 GOMEMLIMIT=6MiB" runs the agent (only) with those
+# variables, to compare GC settings against the same floor in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${MODE:-run}
@@ -113,7 +115,7 @@ TOML
 start_agent() {
   write_config "$1"
   agent_exec_ns=$(now_ns)
-  PATH="$root/testdata/fakebin:$PATH" "$work/proxmox-agent" run --config "$work/agent.toml" --log-level warn 2>"$work/agent.log" &
+  env ${AGENT_ENV:-} PATH="$root/testdata/fakebin:$PATH" "$work/proxmox-agent" run --config "$work/agent.toml" --log-level warn 2>"$work/agent.log" &
   agent=$!; pids+=($agent)
 }
 # The floor reads the same proc root as the agent, so both pay the same reads.

@@ -42,8 +42,12 @@ import (
 // FileName is the database file inside the spool directory.
 const FileName = "spool.db"
 
-// lockTimeout is how long Open waits for another agent's lock on the file.
-const lockTimeout = time.Second
+// lockTimeout is how long Open waits for another agent's lock on the
+// file: one attempt. The agent that holds it (a second one started by
+// mistake) keeps it for as long as it runs, so waiting gains nothing, and
+// the reporter, which retries every minute, would stall for the wait.
+// bbolt makes a single attempt for any timeout under its 50 ms poll.
+const lockTimeout = time.Millisecond
 
 var (
 	samplesBucket = []byte("samples")
@@ -175,10 +179,12 @@ func verifyFile(path string, timeout time.Duration) error {
 }
 
 // lock takes the exclusive lock bbolt takes, trying for timeout as it
-// does; a lock still held then is bolt.ErrTimeout, which callers already
-// treat as "another agent has it".
+// does (polling every 50 ms; one attempt under that); a lock still held
+// then is bolt.ErrTimeout, which callers already treat as "another agent
+// has it".
 func lock(f *os.File, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	const poll = 50 * time.Millisecond
+	deadline := time.Now().Add(timeout - poll)
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -190,7 +196,7 @@ func lock(f *os.File, timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return bolt.ErrTimeout
 		}
-		time.Sleep(50 * time.Millisecond) // bbolt polls the same way
+		time.Sleep(poll)
 	}
 }
 
