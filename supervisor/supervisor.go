@@ -16,6 +16,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -250,11 +251,29 @@ func (t *Tree) spoolOpener() reporter.Opener {
 
 // setAside keeps set-aside samples beside the spool; without a spool
 // there is no place for them and they are dropped, as before.
-func (t *Tree) setAside() func(string, time.Time, []byte) (string, error) {
+func (t *Tree) setAside() func(string, []byte) (string, error) {
 	if t.Spool == nil {
 		return nil
 	}
 	return spool.Aside{Dir: t.Spool.Dir, MaxBytes: spool.MaxAsideBytes}.Keep
+}
+
+// asideStatus describes the set-aside file for status: its path and size
+// when it holds samples, or what is wrong with what is in its place (the
+// agent would refuse to write there).
+func asideStatus(path string) (file string, size int64, problem string) {
+	st, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", 0, ""
+	case err != nil:
+		return path, 0, err.Error()
+	case !st.Mode().IsRegular():
+		return path, 0, "not a regular file (" + st.Mode().Type().String() + "): set-aside samples cannot be kept"
+	case st.Size() == 0:
+		return "", 0, ""
+	}
+	return path, st.Size(), ""
 }
 
 // ReporterStatus asks the reporter for its status.
@@ -386,10 +405,7 @@ func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
 		d.Queue.Spool = t.Spool.Path()
 		// The file, not the reporter, says what is set aside: it survives
 		// restarts until an operator replays and removes it.
-		a := spool.Aside{Dir: t.Spool.Dir}
-		if st, err := os.Lstat(a.Path()); err == nil && st.Size() > 0 {
-			d.Queue.SetAside, d.Queue.SetAsideBytes = a.Path(), st.Size()
-		}
+		d.Queue.SetAside, d.Queue.SetAsideBytes, d.Queue.SetAsideProblem = asideStatus(spool.Aside{Dir: t.Spool.Dir}.Path())
 	}
 	for _, kind := range messages.Kinds {
 		c, h := t.Stats.Collectors[kind], t.Stats.Health[kind]

@@ -224,9 +224,10 @@ func (d *Delivery) overdue(now time.Time) bool {
 // the next join: its reply, if any, went with the connection. The oldest
 // push in flight is charged the failure, and once it has failed
 // MaxFailures times it is set aside: handed to keep (if not nil), which
-// may store it elsewhere, then removed from the queue, and returned. The
+// stores it elsewhere, then removed from the queue, and returned. When
+// keep fails the item is marked to stay in the spool (Item.Parked). The
 // ack mode is relearnt on the next connection or join.
-func (d *Delivery) Lost(keep func(*Item)) (poisoned []*Item) {
+func (d *Delivery) Lost(keep func(*Item) error) (poisoned []*Item) {
 	// Until the next push, no connection is current: a straggling reply
 	// from the lost one says nothing about the next.
 	d.mode, d.gen = acksUnknown, 0
@@ -245,8 +246,8 @@ func (d *Delivery) Lost(keep func(*Item)) (poisoned []*Item) {
 		return true
 	})
 	for _, it := range poisoned {
-		if keep != nil {
-			keep(it) // before Done deletes it from the spool
+		if keep != nil && keep(it) != nil { // before Done deletes it from the spool
+			it.Parked = true
 		}
 		d.poisoned++
 		d.q.Done(it)

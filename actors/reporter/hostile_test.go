@@ -3,6 +3,7 @@ package reporter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -75,15 +77,20 @@ func pushesPer(t *testing.T, ss []sink.Sample) map[int]int {
 	return n
 }
 
-// keeper records what the reporter sets aside (Options.SetAside).
+// keeper records what the reporter sets aside (Options.SetAside), or
+// fails to keep it when err is set.
 type keeper struct {
 	mu   sync.Mutex
 	kept []string
+	err  error
 }
 
-func (k *keeper) keep(kind string, _ time.Time, payload []byte) (string, error) {
+func (k *keeper) keep(kind string, payload []byte) (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.err != nil {
+		return "/set-aside.log", k.err
+	}
 	k.kept = append(k.kept, kind+" "+string(payload))
 	return "/set-aside.log", nil
 }
@@ -242,5 +249,44 @@ func TestFloodKeepsDeliveringWithBoundedHeap(t *testing.T) {
 	t.Logf("%d junk frames: peak heap in use %d MiB, %d log lines", s.Flooded.Load(), peak>>20, lines)
 	if peak > 64<<20 || lines > 6 {
 		t.Errorf("peak heap %d MiB, %d log lines:\n%s", peak>>20, lines, text)
+	}
+}
+
+// A set-aside sample that cannot be kept for replay (disk full, a file
+// refused) is not lost either: it stays in the spool, out of the way of
+// the others, and a restart reads it again.
+func TestSetAsideThatCannotBeKeptStaysInTheSpool(t *testing.T) {
+	k := &keeper{err: errors.New("no space left on device")}
+	l := lazySpool(t)
+	s, f, logs := hostile(t, sink.Faults{PoisonContains: `"poison":true`}, func(o *Options) {
+		o.SetAside, o.Spool = k.keep, LazyOpener(l)
+	})
+	for i := 0; i < 6; i++ {
+		if i == 2 {
+			f.poisonSample(i)
+		} else {
+			f.sample(i)
+		}
+	}
+	f.waitStatus("the rest delivered, the poison set aside", func(st *messages.Status) bool {
+		return st.Poisoned == 1 && len(s.Samples()) >= 5+1
+	})
+	per := pushesPer(t, s.Samples())
+	for _, i := range []int{0, 1, 3, 4, 5} {
+		if per[i] == 0 {
+			t.Errorf("sample %d never arrived", i)
+		}
+	}
+	sp, err, _ := l.Get(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "only the poison left in the spool", func() bool { return sp.Stats().Records == 1 })
+	recs, _, err := sp.Read(0, 10, 1<<20)
+	if err != nil || len(recs) != 1 || !strings.Contains(string(recs[0].Payload), `"poison":true`) {
+		t.Fatalf("spool holds %d records (%v), want the poison sample", len(recs), err)
+	}
+	if _, _, text := logs.get(); !strings.Contains(text, "stays in the spool") || !strings.Contains(text, "no space left") {
+		t.Errorf("log does not say where the sample is:\n%s", text)
 	}
 }

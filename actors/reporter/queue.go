@@ -19,6 +19,10 @@ type Item struct {
 	// item was the oldest push in flight (Delivery.Lost).
 	failures int
 	done     bool
+	// Parked is set on an item set aside that could not be kept elsewhere:
+	// it leaves the queue but stays in the spool, read again at the next
+	// start.
+	Parked bool
 }
 
 // Failures is how many failed attempts the item was charged.

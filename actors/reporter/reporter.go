@@ -57,7 +57,7 @@ type Options struct {
 	Spool Opener
 	// SetAside keeps a sample set aside (the server failed on it every
 	// time) and returns where; nil drops such samples, counted and logged.
-	SetAside func(kind string, at time.Time, payload []byte) (path string, err error)
+	SetAside func(kind string, payload []byte) (path string, err error)
 }
 
 // Props builds the reporter. A restart starts with an empty memory queue
@@ -437,22 +437,28 @@ func (r *reporter) lost(reason string) {
 }
 
 // setAside keeps a sample the server failed on every time where `replay`
-// can send it later, and says so once per sample: it leaves the queue and
-// the spool after this.
-func (r *reporter) setAside(it *Item) {
+// can send it later, and says so once per sample. It leaves the queue
+// after this; the error, when it could not be kept, leaves it in the
+// spool (if it is there) to be tried again after a restart.
+func (r *reporter) setAside(it *Item) error {
 	attrs := []any{"kind", it.Kind, "collected_at", dump.Timestamp(it.CollectedAt), "attempts", it.Failures()}
 	if r.o.SetAside == nil {
-		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time", attrs...)
-		return
+		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and without a spool there is no set-aside file", attrs...)
+		return nil
 	}
-	path, err := r.o.SetAside(it.Kind, it.CollectedAt, it.Body)
-	if err != nil {
-		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and it could not be kept",
+	path, err := r.o.SetAside(it.Kind, it.Body)
+	switch {
+	case err == nil:
+		r.o.Log.Warn("sample set aside: the server failed on it every time; kept for proxmox-agent replay",
+			append(attrs, "file", path)...)
+	case it.Seq != 0:
+		r.o.Log.Warn("sample set aside: the server failed on it every time, and it could not be kept for replay; it stays in the spool and is tried again after a restart",
 			append(attrs, "err", err)...)
-		return
+	default:
+		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and it could not be kept (held in memory only)",
+			append(attrs, "err", err)...)
 	}
-	r.o.Log.Warn("sample set aside: the server failed on it every time; kept for proxmox-agent replay",
-		append(attrs, "file", path)...)
+	return err
 }
 
 // check settles pushes left without a reply, then sends what that let out.

@@ -169,6 +169,9 @@ func (s *Store) done(it *Item) {
 	}
 	delete(s.window, it.Seq)
 	delete(s.trimmed, it.Seq)
+	if it.Parked {
+		return // below the cursor: not read again until the next start
+	}
 	if err := s.b.Delete(it.Seq); err != nil {
 		s.fail(err) // it will be delivered again after a restart: at least once
 	}

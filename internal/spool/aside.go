@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 )
 
 // AsideName is the file, in the spool directory, that keeps samples set
@@ -31,33 +31,51 @@ type Aside struct {
 // Path is the set-aside file's path.
 func (a Aside) Path() string { return filepath.Join(a.Dir, AsideName) }
 
-// Keep appends one sample to the file and syncs it, and returns the file's
-// path. The file is 0600 like the spool; a symlink, a FIFO or anything but
-// a regular file in its place is refused, and a full file keeps nothing
-// more.
-func (a Aside) Keep(kind string, at time.Time, payload []byte) (string, error) {
+// Keep appends one sample to the file, headed with the time it was set
+// aside, syncs it, and returns the file's path. The file is opened as the
+// dump's are (safefile: no symlink, FIFO, hard link or foreign file, 0600).
+// An entry never lands glued to a torn one: a file that does not end in a
+// newline (a write cut short by a crash) gets one first, and a write that
+// fails is cut back off.
+func (a Aside) Keep(kind string, payload []byte) (string, error) {
 	path := a.Path()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	entry := dump.AppendSample([]byte{'\n'}, &dump.SampleRecord{At: time.Now(), Kind: kind, Payload: payload})
+	if int64(len(entry)) > a.MaxBytes {
+		return path, fmt.Errorf("set-aside: a sample of %d bytes is over the file's bound (%d)", len(payload), a.MaxBytes)
+	}
+	f, err := safefile.OpenAppendRead("set-aside file", a.Dir, AsideName, 0o600)
 	if err != nil {
-		return path, fmt.Errorf("set-aside file: %w", err)
+		return path, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return path, fmt.Errorf("set-aside file: %w", err)
 	}
-	entry := dump.AppendSample(nil, &dump.SampleRecord{At: at, Kind: kind, Payload: payload})
-	switch {
-	case !st.Mode().IsRegular():
-		return path, fmt.Errorf("set-aside file %s is not a regular file (%s)", path, st.Mode().Type())
-	case st.Size()+int64(len(entry)) > a.MaxBytes:
-		return path, fmt.Errorf("set-aside file %s is full (%d bytes, max %d)", path, st.Size(), a.MaxBytes)
+	size := st.Size()
+	if !tornTail(f, size) {
+		entry = entry[1:] // empty, or ends whole: no separator needed
+	}
+	if size+int64(len(entry)) > a.MaxBytes {
+		return path, fmt.Errorf("set-aside file %s is full (%d bytes, max %d)", path, size, a.MaxBytes)
 	}
 	if _, err := f.Write(entry); err != nil {
+		_ = f.Truncate(size)
 		return path, fmt.Errorf("set-aside file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return path, fmt.Errorf("set-aside file: %w", err)
 	}
 	return path, nil
+}
+
+// tornTail reports whether the file's last byte is not a newline: its
+// last entry was cut short, and the next must start on a line of its own.
+func tornTail(f *os.File, size int64) bool {
+	if size == 0 {
+		return false
+	}
+	var b [1]byte
+	_, err := f.ReadAt(b[:], size-1)
+	return err == nil && b[0] != '\n'
 }

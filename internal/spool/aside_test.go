@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ func TestAsideKeepsSamplesForReplay(t *testing.T) {
 	a := Aside{Dir: t.TempDir(), MaxBytes: MaxAsideBytes}
 	payloads := []string{`{"collected_at":"2026-11-29T12:00:00.123Z","x":1}`, `{"collected_at":"2026-11-29T12:00:30Z","poison":true}`}
 	for i, p := range payloads {
-		path, err := a.Keep([]string{"fast", "medium"}[i], t0, []byte(p))
+		path, err := a.Keep([]string{"fast", "medium"}[i], []byte(p))
 		if err != nil || path != filepath.Join(a.Dir, AsideName) {
 			t.Fatalf("keep: %q %v", path, err)
 		}
@@ -50,7 +51,7 @@ func TestAsideRefusesWhatIsNotItsFile(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "target")
 	os.WriteFile(target, nil, 0o644)
 	os.Symlink(target, filepath.Join(dir, AsideName))
-	if _, err := (Aside{Dir: dir, MaxBytes: MaxAsideBytes}).Keep("fast", t0, payload); err == nil {
+	if _, err := (Aside{Dir: dir, MaxBytes: MaxAsideBytes}).Keep("fast", payload); err == nil {
 		t.Error("wrote through a symlink")
 	}
 	if b, _ := os.ReadFile(target); len(b) != 0 {
@@ -61,20 +62,45 @@ func TestAsideRefusesWhatIsNotItsFile(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(dir, AsideName), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (Aside{Dir: dir, MaxBytes: MaxAsideBytes}).Keep("fast", t0, payload); err == nil {
+	if _, err := (Aside{Dir: dir, MaxBytes: MaxAsideBytes}).Keep("fast", payload); err == nil {
 		t.Error("a FIFO was taken for the file")
 	}
 
 	a := Aside{Dir: t.TempDir(), MaxBytes: 200}
-	if _, err := a.Keep("fast", t0, payload); err != nil {
+	if _, err := a.Keep("fast", payload); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(a.Path())
-	_, err := a.Keep("fast", t0, bytes.Repeat([]byte("x"), 200))
+	_, err := a.Keep("fast", bytes.Repeat([]byte("x"), 100))
 	if err == nil || !strings.Contains(err.Error(), "is full") {
 		t.Fatalf("over the bound: %v", err)
 	}
+	if _, err := a.Keep("fast", bytes.Repeat([]byte("x"), 300)); err == nil || !strings.Contains(err.Error(), "a sample of 300 bytes is over") {
+		t.Fatalf("a sample larger than the bound: %v", err)
+	}
 	if after, _ := os.ReadFile(a.Path()); !bytes.Equal(before, after) {
 		t.Fatalf("a full file changed: %q", after)
+	}
+}
+
+// An entry torn by a crash or a full disk costs only itself: the next one
+// starts on a line of its own and reads back.
+func TestAsideAfterATornEntry(t *testing.T) {
+	a := Aside{Dir: t.TempDir(), MaxBytes: MaxAsideBytes}
+	if _, err := a.Keep("fast", []byte(`{"collected_at":"2026-11-29T12:00:00Z","n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(a.Path(), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("===== 2026-11-29T12:00:01.000Z kind=fast =====\n{\"collected_at\":\"2026-11-")
+	f.Close()
+	if _, err := a.Keep("slow", []byte(`{"collected_at":"2026-11-29T12:00:02Z","n":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	f, _ = os.Open(a.Path())
+	defer f.Close()
+	var kinds []string
+	rep, err := dump.ScanSamples(f, func(s dump.LoggedSample) error { kinds = append(kinds, s.Kind); return nil })
+	if err != nil || fmt.Sprint(kinds) != "[fast slow]" || len(rep.Bad) != 1 {
+		t.Fatalf("read back %v, report %+v, %v", kinds, rep, err)
 	}
 }

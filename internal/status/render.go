@@ -68,8 +68,11 @@ func queue(q Queue, now time.Time) string {
 	if q.Corrupt > 0 {
 		s += fmt.Sprintf(", corrupt %d", q.Corrupt)
 	}
-	if q.SetAside != "" {
-		s += fmt.Sprintf("; set aside: %s in %s (send with proxmox-agent replay, then remove)", bytesText(q.SetAsideBytes), q.SetAside)
+	switch {
+	case q.SetAsideProblem != "":
+		s += fmt.Sprintf("; set-aside file %s: %s", q.SetAside, q.SetAsideProblem)
+	case q.SetAside != "":
+		s += fmt.Sprintf("; set aside: %s in %s (send with proxmox-agent replay)", bytesText(q.SetAsideBytes), q.SetAside)
 	}
 	return s
 }

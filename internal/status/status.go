@@ -52,6 +52,8 @@ type Queue struct {
 	// time (for `proxmox-agent replay`), when it holds any.
 	SetAside      string `json:"set_aside_file,omitempty"`
 	SetAsideBytes int64  `json:"set_aside_bytes,omitempty"`
+	// SetAsideProblem says why the file cannot take samples, if it cannot.
+	SetAsideProblem string `json:"set_aside_problem,omitempty"`
 }
 
 // Cadence is one collector's rounds.

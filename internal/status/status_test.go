@@ -86,7 +86,7 @@ func TestRender(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"session     disconnected for 2m0s", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1", "set aside: 4.0 KiB in /s/set-aside.log (send with proxmox-agent replay",
+		"session     disconnected for 2m0s", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1", "set aside: 4.0 KiB in /s/set-aside.log (send with proxmox-agent replay)",
 		"fast     30s       240     1        10s ago", "120ms",
 		"zfs_pools  fast     1h0m0s ago  10s ago: zpool status: timed out after 10s\n", "disks      slow     never       -",
 	} {
