@@ -12,6 +12,7 @@ import (
 // real one, tests use fakes that fail on cue.
 type Backing interface {
 	Append(kind string, at time.Time, payload []byte) (spool.Record, []uint64, error)
+	AppendBatch(recs []spool.Record) ([]spool.Record, []uint64, error)
 	Delete(seqs ...uint64) error
 	Read(after uint64, max int, maxBytes int) (recs []spool.Record, more bool, err error)
 	Stats() spool.Stats
@@ -68,6 +69,10 @@ type Store struct {
 	rescued uint64
 	broken  statelog.Tracker
 	last    error
+	// held is set while samples are queued in memory only because the
+	// spool was unusable when they came: the first sample after it works
+	// again writes them back first.
+	held bool
 }
 
 // NewStore puts a spool behind q; open may be nil (memory only).
@@ -98,21 +103,21 @@ func (s *Store) backing(now time.Time) Backing {
 // memory-only samples overflow dropped.
 func (s *Store) Add(it *Item, now time.Time) int {
 	b := s.backing(now)
-	if b == nil {
-		return s.d.Add(it)
+	if b != nil && s.held {
+		s.writeBack(b)
+	}
+	if b == nil || s.held {
+		s.held = true
+		return s.d.Add(it) // memory only until the spool works again
 	}
 	rec, trimmed, err := b.Append(it.Kind, it.CollectedAt, it.Body)
 	if err != nil {
 		s.fail(err)
-		return s.d.Add(it) // memory only until the spool works again
+		s.held = true
+		return s.d.Add(it)
 	}
 	s.recovered()
-	for _, seq := range trimmed {
-		if s.window[seq] {
-			s.trimmed[seq] = true
-			s.rescued++
-		}
-	}
+	s.noteTrimmed(trimmed)
 	it.Seq = rec.Seq
 	if items, bytes := s.room(); s.backlog || items <= 0 || bytes < len(it.Body) {
 		s.backlog = true // on disk only, for now
@@ -121,6 +126,48 @@ func (s *Store) Add(it *Item, now time.Time) int {
 	s.window[it.Seq] = true
 	s.cursor = it.Seq
 	return s.d.Add(it)
+}
+
+// noteTrimmed records window items the spool dropped for space: they are
+// held in memory only now (see trimmed).
+func (s *Store) noteTrimmed(seqs []uint64) {
+	for _, seq := range seqs {
+		if s.window[seq] {
+			s.trimmed[seq] = true
+			s.rescued++
+		}
+	}
+}
+
+// writeBack spools, oldest first and in one commit, the samples queued in
+// memory only while the spool was unusable, now that it works: from here
+// a restart loses none of them. They stay where they are in the queue; on
+// disk they are window items like any loaded sample. On failure they stay
+// held.
+func (s *Store) writeBack(b Backing) {
+	var items []*Item
+	var recs []spool.Record
+	s.q.Each(func(it *Item) bool {
+		if it.Seq == 0 {
+			items = append(items, it)
+			recs = append(recs, spool.Record{Kind: it.Kind, CollectedAt: it.CollectedAt, Payload: it.Body})
+		}
+		return true
+	})
+	if len(recs) > 0 {
+		recs, trimmed, err := b.AppendBatch(recs)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		s.recovered()
+		for i, it := range items {
+			it.Seq = recs[i].Seq
+			s.window[it.Seq] = true
+		}
+		s.noteTrimmed(trimmed)
+	}
+	s.held = false
 }
 
 // Refill loads the oldest spooled samples not yet in memory into the

@@ -119,6 +119,18 @@ func (f *fakeBacking) Append(kind string, at time.Time, p []byte) (spool.Record,
 	return r, nil, nil
 }
 
+func (f *fakeBacking) AppendBatch(recs []spool.Record) ([]spool.Record, []uint64, error) {
+	out := make([]spool.Record, 0, len(recs))
+	for _, r := range recs {
+		got, _, err := f.Append(r.Kind, r.CollectedAt, r.Payload)
+		if err != nil {
+			return nil, nil, err // unlike the real one, not atomic: fine for a failure on cue
+		}
+		out = append(out, got)
+	}
+	return out, nil, nil
+}
+
 func (f *fakeBacking) Delete(seqs ...uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -259,4 +271,51 @@ func TestUnsendablePayloadDoesNotBlock(t *testing.T) {
 		t.Fatalf("delivered %v", indexes(t, got))
 	}
 	f.waitStatus("the bad one counted", func(st *messages.Status) bool { return st.Refused == 1 && st.QueueDepth == 0 })
+}
+
+// Samples held in memory while the spool was unusable are written to it,
+// oldest first, as soon as it works again: a restart after that (the
+// server still away) loses none of them.
+func TestHeldSamplesWrittenBackWhenTheSpoolWorksAgain(t *testing.T) {
+	fb := &fakeBacking{recs: map[uint64]spool.Record{}}
+	refusing := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{RefuseJoins: true})
+	f := startReporter(t, refusing.URL(), func(o *Options) {
+		o.Spool = func(time.Time) (Backing, error, bool) { return fb, nil, false }
+	})
+	f.sample(0)
+	f.waitStatus("the first spooled", func(st *messages.Status) bool { return st.QueueDepth == 1 })
+	fb.setFailing(true)
+	for i := 1; i < 4; i++ {
+		f.sample(i)
+	}
+	f.waitStatus("four queued, three in memory only", func(st *messages.Status) bool {
+		return st.QueueDepth == 4 && st.SpoolFallback
+	})
+	if n := fb.Stats().Records; n != 1 {
+		t.Fatalf("%d records spooled while failing, want 1", n)
+	}
+	fb.setFailing(false)
+	f.sample(4)
+	f.waitStatus("all five spooled", func(st *messages.Status) bool { return st.QueueDepth == 5 && fb.Stats().Records == 5 })
+	recs, _, _ := fb.Read(0, 10, 1<<20)
+	var spooled []sink.Sample
+	for _, r := range recs {
+		spooled = append(spooled, sink.Sample{Payload: r.Payload})
+	}
+	if order := indexes(t, spooled); fmt.Sprint(order) != fmt.Sprint(seq(0, 5)) {
+		t.Fatalf("spool order %v, want oldest first", order)
+	}
+
+	// The restart: a new reporter on the same spool, the server back.
+	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
+	startReporter(t, s.URL(), func(o *Options) {
+		o.Spool = func(time.Time) (Backing, error, bool) { return fb, nil, false }
+	})
+	got, err := s.WaitSamples(5, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(indexes(t, got)) != fmt.Sprint(seq(0, 5)) {
+		t.Fatalf("delivered after the restart %v", indexes(t, got))
+	}
 }
