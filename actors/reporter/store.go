@@ -1,6 +1,7 @@
 package reporter
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -36,6 +37,9 @@ func LazyOpener(l *spool.Lazy) Opener {
 // Window bounds what of the spool is held in memory: however deep the
 // spool grows, at most this many spooled samples (and about this many
 // bytes) are loaded, oldest first, and refilled as they are delivered.
+// Samples held in memory during a spool failure and written back after it
+// (writeBack) join the window whatever its size: they were in memory
+// already.
 const (
 	WindowItems = 64
 	WindowBytes = 4 << 20
@@ -73,11 +77,14 @@ type Store struct {
 	// spool was unusable when they came: the first sample after it works
 	// again writes them back first.
 	held bool
+	// gone are records that left the queue but stay on disk (parked, or
+	// their delete failed): not read again in this run.
+	gone map[uint64]bool
 }
 
 // NewStore puts a spool behind q; open may be nil (memory only).
 func NewStore(q *Queue, d *Delivery, open Opener, log *slog.Logger) *Store {
-	s := &Store{d: d, q: q, open: open, log: log, window: map[uint64]bool{}, trimmed: map[uint64]bool{}, backlog: true}
+	s := &Store{d: d, q: q, open: open, log: log, window: map[uint64]bool{}, trimmed: map[uint64]bool{}, gone: map[uint64]bool{}, backlog: true}
 	s.broken.Every = remindEvery
 	q.OnDone, q.OnEvict = s.done, s.evict
 	return s
@@ -111,6 +118,9 @@ func (s *Store) Add(it *Item, now time.Time) int {
 		return s.d.Add(it) // memory only until the spool works again
 	}
 	rec, trimmed, err := b.Append(it.Kind, it.CollectedAt, it.Body)
+	if errors.Is(err, spool.ErrRecord) {
+		return s.d.Add(it) // this one only: the spool is fine
+	}
 	if err != nil {
 		s.fail(err)
 		s.held = true
@@ -148,9 +158,12 @@ func (s *Store) writeBack(b Backing) {
 	var items []*Item
 	var recs []spool.Record
 	s.q.Each(func(it *Item) bool {
-		if it.Seq == 0 {
+		rec := spool.Record{Kind: it.Kind, CollectedAt: it.CollectedAt, Payload: it.Body}
+		// One the spool cannot store stays in memory, without holding
+		// up the others.
+		if it.Seq == 0 && spool.CheckRecord(&rec) == nil {
 			items = append(items, it)
-			recs = append(recs, spool.Record{Kind: it.Kind, CollectedAt: it.CollectedAt, Payload: it.Body})
+			recs = append(recs, rec)
 		}
 		return true
 	})
@@ -190,7 +203,7 @@ func (s *Store) Refill(now time.Time) {
 		if !s.rewound {
 			s.cursor = r.Seq
 		}
-		if s.window[r.Seq] {
+		if s.window[r.Seq] || s.gone[r.Seq] {
 			continue
 		}
 		s.window[r.Seq] = true
@@ -217,9 +230,11 @@ func (s *Store) done(it *Item) {
 	delete(s.window, it.Seq)
 	delete(s.trimmed, it.Seq)
 	if it.Parked {
-		return // below the cursor: not read again until the next start
+		s.gone[it.Seq] = true // may be above the cursor (written back)
+		return
 	}
 	if err := s.b.Delete(it.Seq); err != nil {
+		s.gone[it.Seq] = true
 		s.fail(err) // it will be delivered again after a restart: at least once
 	}
 }

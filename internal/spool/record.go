@@ -35,9 +35,23 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // ErrCorrupt is wrapped by decode for a record that fails its checks.
 var ErrCorrupt = errors.New("corrupt spool record")
 
-func encode(r *Record) ([]byte, error) {
+// ErrRecord is wrapped by Append and AppendBatch for a record the spool
+// cannot store whatever the disk's state (CheckRecord says which): a
+// caller keeps that one elsewhere rather than take the spool for broken.
+var ErrRecord = errors.New("record the spool cannot store")
+
+// CheckRecord returns an error wrapping ErrRecord for a record the spool
+// cannot store.
+func CheckRecord(r *Record) error {
 	if len(r.Kind) > maxKind {
-		return nil, fmt.Errorf("spool: kind of %d bytes (max %d)", len(r.Kind), maxKind)
+		return fmt.Errorf("spool: %w: kind of %d bytes (max %d)", ErrRecord, len(r.Kind), maxKind)
+	}
+	return nil
+}
+
+func encode(r *Record) ([]byte, error) {
+	if err := CheckRecord(r); err != nil {
+		return nil, err
 	}
 	b := make([]byte, headerLen, r.Size())
 	b[0] = version
