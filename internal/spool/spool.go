@@ -101,6 +101,9 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	if err == nil {
 		return s, nil
 	}
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("spool %s: locked by another process (a second agent on the same spool?): %w", s.path, err)
+	}
 	if environmental(err) {
 		// Locked by another agent, no permission, no space, an I/O error:
 		// the file may be fine, and moving it aside would strand what it

@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -212,7 +213,7 @@ func TestRefusesNonRegularFileAndSecondOpener(t *testing.T) {
 	}
 	dir = t.TempDir()
 	open(t, dir, 1<<20)
-	if _, err := Open(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "timeout") {
+	if _, err := Open(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "locked by another process") || !errors.Is(err, bolt.ErrTimeout) {
 		t.Fatalf("second opener: %v", err)
 	}
 	st, _ := os.Stat(filepath.Join(dir, FileName))
