@@ -80,6 +80,9 @@ type Store struct {
 	// gone are records that left the queue but stay on disk (parked, or
 	// their delete failed): not read again in this run.
 	gone map[uint64]bool
+	// undeleted are delivered records whose delete failed (disk full,
+	// I/O error): deleted with the next delete that works.
+	undeleted []uint64
 }
 
 // NewStore puts a spool behind q; open may be nil (memory only).
@@ -222,6 +225,9 @@ func (s *Store) room() (items, bytes int) {
 	return items, bytes
 }
 
+// maxUndeleted bounds the failed deletes retried (see done).
+const maxUndeleted = 1024
+
 // done deletes a delivered (or refused, or set aside) sample from the spool.
 func (s *Store) done(it *Item) {
 	if it.Seq == 0 || s.b == nil {
@@ -233,10 +239,23 @@ func (s *Store) done(it *Item) {
 		s.gone[it.Seq] = true // may be above the cursor (written back)
 		return
 	}
-	if err := s.b.Delete(it.Seq); err != nil {
+	seqs := append([]uint64{it.Seq}, s.undeleted...)
+	if err := s.b.Delete(seqs...); err != nil {
+		// Retried with the next delete, up to a bound that keeps a long
+		// disk-full period from making every delete bigger; past it, or
+		// if never deleted, it is delivered again after a restart: at
+		// least once.
 		s.gone[it.Seq] = true
-		s.fail(err) // it will be delivered again after a restart: at least once
+		if len(s.undeleted) < maxUndeleted {
+			s.undeleted = append(s.undeleted, it.Seq)
+		}
+		s.fail(err)
+		return
 	}
+	for _, seq := range s.undeleted {
+		delete(s.gone, seq)
+	}
+	s.undeleted = s.undeleted[:0]
 }
 
 // evict forgets a spooled sample pushed out of memory by overflow; it is

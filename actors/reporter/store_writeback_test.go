@@ -170,3 +170,31 @@ func TestStatsAfterWriteBack(t *testing.T) {
 		t.Errorf("depth %d, want 278", st.Depth)
 	}
 }
+
+// A delete that failed (the disk full again) is retried with the next one
+// that works, so the record does not wait for a restart to be redelivered.
+func TestFailedDeleteRetriedWithTheNext(t *testing.T) {
+	s, d, _, fb := newFlakyStore(t)
+	first, second := add(s, 0), add(s, 1)
+	gen := uint64(1)
+	deliver := func(it *Item, ref string) {
+		if got := d.Next(); got != it {
+			t.Fatalf("next is %v, want %s", got, it.Body)
+		}
+		d.Sent(it, ref, gen, time.Now())
+		d.Replied(ref, gen, "ok", "")
+	}
+	fb.delFails[first.Seq] = true
+	deliver(first, "1")
+	if n := fb.Stats().Records; n != 2 {
+		t.Fatalf("%d records after a failed delete, want 2", n)
+	}
+	fb.delFails[first.Seq] = false
+	deliver(second, "2")
+	if n := fb.Stats().Records; n != 0 {
+		t.Fatalf("%d records left: the failed delete was not retried", n)
+	}
+	if len(s.gone) != 0 || len(s.undeleted) != 0 {
+		t.Fatalf("bookkeeping left: gone %v undeleted %v", s.gone, s.undeleted)
+	}
+}
