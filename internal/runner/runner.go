@@ -226,7 +226,8 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	// it could overwrite the short one the waiter sets once the command has
 	// exited, and a grandchild holding stdout then held the call to the
 	// full timeout (seen under CPU load in CI).
-	_ = outR.SetReadDeadline(time.Now().Add(timeout))
+	deadline := time.Now().Add(timeout)
+	_ = outR.SetReadDeadline(deadline)
 	err = cmd.Start()
 	outW.Close() // the child has its copy; EOF comes when it (and any heir) closes it
 	if err != nil {
@@ -237,7 +238,7 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 	released = true // from here the waiter goroutine releases the claim
 	go r.wait(cmd, outR, &owner, c, reaped, done)
 
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(time.Until(deadline)) // the read's deadline, not a later one
 	defer timer.Stop()
 	// Cancellation moves the deadline into the past, which ends the read.
 	stopCancel := context.AfterFunc(ctx, func() { _ = outR.SetReadDeadline(time.Unix(1, 0)) })
@@ -261,8 +262,19 @@ func (r *Runner) run(ctx context.Context, timeout time.Duration, name string, ar
 		}
 		waitErr = <-done
 	}
+	if errors.Is(readErr, os.ErrDeadlineExceeded) {
+		// The read stopped on a deadline (the overall one, or the waiter's
+		// cut after exit) but the command exited by itself: what it wrote
+		// just before is still in the pipe. The waiter is done with outR.
+		_ = outR.SetReadDeadline(time.Now().Add(drainDelay))
+		_, readErr = stdout.ReadFrom(outR)
+	}
 	return settled(res, cmd, stdout, stderr, waitErr, readErr)
 }
+
+// drainDelay is how long a pipe is read for what a command left in it
+// after the read had stopped on a deadline: the data is already there.
+const drainDelay = 10 * time.Millisecond
 
 // settled is the result of a command that exited by itself.
 func settled(res Result, cmd *exec.Cmd, stdout, stderr *capped, waitErr, readErr error) Result {
