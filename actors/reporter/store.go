@@ -17,6 +17,7 @@ type Backing interface {
 	Delete(seqs ...uint64) error
 	Read(after uint64, max int, maxBytes int) (recs []spool.Record, more bool, err error)
 	Stats() spool.Stats
+	Generation() uint64
 }
 
 // Opener returns the spool, opening it if needed; tried says whether this
@@ -80,6 +81,8 @@ type Store struct {
 	// gone are records that left the queue but stay on disk (parked, or
 	// their delete failed): not read again in this run.
 	gone map[uint64]bool
+	// gen is the spool file generation the numbers above belong to.
+	gen uint64
 	// undeleted are delivered records whose delete failed (disk full,
 	// I/O error): deleted with the next delete that works.
 	undeleted []uint64
@@ -95,8 +98,12 @@ func NewStore(q *Queue, d *Delivery, open Opener, log *slog.Logger) *Store {
 
 // backing is the spool when it can be used now.
 func (s *Store) backing(now time.Time) Backing {
-	if s.b != nil || s.open == nil {
+	if s.b != nil {
+		s.resync()
 		return s.b
+	}
+	if s.open == nil {
+		return nil
 	}
 	b, err, tried := s.open(now)
 	if err != nil {
@@ -106,7 +113,31 @@ func (s *Store) backing(now time.Time) Backing {
 		return nil
 	}
 	s.b = b
+	s.resync()
 	return b
+}
+
+// resync notices a spool file replaced under the store (moved aside as
+// damaged, a fresh one started) and reports whether it was. The sequence
+// numbers it holds name records of the old file, and the new file reuses
+// them: a delete or a skip by an old number would hit a new sample. So
+// they are all forgotten, and the samples in memory become held ones, to
+// be written to the fresh file with the next sample.
+func (s *Store) resync() bool {
+	g := s.b.Generation()
+	if g == s.gen {
+		return false
+	}
+	s.gen = g
+	s.window, s.trimmed, s.gone = map[uint64]bool{}, map[uint64]bool{}, map[uint64]bool{}
+	s.undeleted = nil
+	s.cursor, s.backlog, s.rewound, s.rescued = 0, true, false, 0
+	s.q.Each(func(it *Item) bool {
+		it.Seq = 0
+		s.held = true
+		return true
+	})
+	return true
 }
 
 // Add spools it and queues it if the window has room; it returns how many
@@ -230,8 +261,8 @@ const maxUndeleted = 1024
 
 // done deletes a delivered (or refused, or set aside) sample from the spool.
 func (s *Store) done(it *Item) {
-	if it.Seq == 0 || s.b == nil {
-		return
+	if it.Seq == 0 || s.b == nil || s.resync() {
+		return // a number from a replaced file names nothing now
 	}
 	delete(s.window, it.Seq)
 	delete(s.trimmed, it.Seq)

@@ -155,6 +155,8 @@ func (f *fakeBacking) Read(after uint64, max, _ int) ([]spool.Record, bool, erro
 	return out, false, nil
 }
 
+func (f *fakeBacking) Generation() uint64 { return 0 }
+
 func (f *fakeBacking) Stats() spool.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()

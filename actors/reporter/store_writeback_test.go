@@ -1,8 +1,10 @@
 package reporter
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +198,50 @@ func TestFailedDeleteRetriedWithTheNext(t *testing.T) {
 	}
 	if len(s.gone) != 0 || len(s.undeleted) != 0 {
 		t.Fatalf("bookkeeping left: gone %v undeleted %v", s.gone, s.undeleted)
+	}
+}
+
+// The spool file damaged behind bbolt's back while running: it is moved
+// aside and a fresh one started, which numbers records from 1 again. The
+// store forgets the old numbers (a retried delete by an old number would
+// remove a new, undelivered sample: found in review) and writes what it
+// holds in memory to the fresh file.
+func TestSpoolReplacedWhileRunningForgetsOldNumbers(t *testing.T) {
+	l := lazySpool(t)
+	sp, err, _ := l.Get(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := &flaky{Spool: sp, delFails: map[uint64]bool{}}
+	q := &Queue{MaxItems: 2000, MaxBytes: 64 << 20}
+	d := NewDelivery(q, 64, time.Second)
+	d.mode = acksYes
+	s := NewStore(q, d, func(time.Time) (Backing, error, bool) { return fb, nil, false }, discard)
+	s.Refill(time.Now())
+	first, second := add(s, 0), add(s, 1)
+	deliver := func(it *Item, ref string) {
+		if got := d.Next(); got != it {
+			t.Fatalf("next is %v, want %s", got, it.Body)
+		}
+		d.Sent(it, ref, 1, time.Now())
+		d.Replied(ref, 1, "ok", "")
+	}
+	// Damage every page past the two meta pages, as a disk might.
+	f, err := os.OpenFile(l.Path(), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	f.WriteAt(bytes.Repeat([]byte{0xFF}, int(st.Size())-2*4096), 2*4096)
+	f.Close()
+	deliver(first, "1")
+	if q := fb.Stats().Quarantined; !strings.Contains(q, ".corrupt-") {
+		t.Fatalf("the damaged file was not replaced: %q", q)
+	}
+	third := add(s, 2)
+	deliver(second, "2")
+	recs, _, err := fb.Read(0, 10, 1<<20)
+	if err != nil || len(recs) != 1 || string(recs[0].Payload) != string(third.Body) {
+		t.Fatalf("fresh spool holds %d records (%v), want only the undelivered sample 2", len(recs), err)
 	}
 }

@@ -82,6 +82,7 @@ type Spool struct {
 	dropped uint64
 	corrupt uint64
 	quar    string
+	gen     uint64 // see Generation
 }
 
 // Open opens (creating if needed) the spool in dir, bounded to maxBytes of
@@ -481,13 +482,28 @@ func (s *Spool) replaceIfDamaged(err error) {
 	if !damaged(err) {
 		return
 	}
-	_ = guard(func() error { return s.db.Close() })
+	// Closed off this goroutine: a panic inside bbolt's rollback leaves its
+	// write lock held, and Close would wait for it forever (found in
+	// review). The file is renamed aside and a new one opened at the path,
+	// a different inode with its own lock, so nothing waits for the close.
+	old := s.db
+	go func() { _ = guard(old.Close) }()
 	s.db = nil
 	if s.quarantine(err) != nil {
 		return
 	}
+	s.gen++
 	s.count, s.bytes = 0, 0
 	_ = s.open() // on failure s.db stays nil: every call says errClosed
+}
+
+// Generation counts the times the file was replaced while open (moved
+// aside as damaged, a fresh one started): sequence numbers from before
+// a change name records of the old file, and may be reused in the new.
+func (s *Spool) Generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
 }
 
 func (s *Spool) saveTotals(m *bolt.Bucket) error {
