@@ -61,6 +61,9 @@ type Status struct {
 	// SpoolFallback is set while a configured spool cannot be used and
 	// samples are held in memory.
 	SpoolFallback bool
+	// SetAsideError is why the last sample set aside could not be kept
+	// for replay ("" when it was, or none was set aside).
+	SetAsideError string
 	Pushed        uint64
 	Acked         uint64
 	// Refused counts samples the server answered with an error (dropped).

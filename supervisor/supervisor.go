@@ -394,7 +394,8 @@ func Wire(cfg *config.Config, h *dump.Handle, stats *collect.Stats, log *slog.Lo
 // reporter, so it is called from a goroutine, never from an actor.
 func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
 	d := status.Doc{Version: cfg.Version, PID: os.Getpid(), StartedAt: t.Stats.Started, Server: cfg.RedactedURL()}
-	if st, err := t.ReporterStatus(2 * time.Second); err != nil {
+	st, err := t.ReporterStatus(2 * time.Second)
+	if err != nil {
 		d.LastError = err.Error()
 	} else {
 		d.Connected, d.Joined, d.Since, d.LastError = st.Connected, st.Joined, st.Since, st.LastError
@@ -405,7 +406,13 @@ func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
 		d.Queue.Spool = t.Spool.Path()
 		// The file, not the reporter, says what is set aside: it survives
 		// restarts until an operator replays and removes it.
-		d.Queue.SetAside, d.Queue.SetAsideBytes, d.Queue.SetAsideProblem = asideStatus(spool.Aside{Dir: t.Spool.Dir}.Path())
+		a := spool.Aside{Dir: t.Spool.Dir}
+		d.Queue.SetAside, d.Queue.SetAsideBytes, d.Queue.SetAsideProblem = asideStatus(a.Path())
+		if st != nil && st.SetAsideError != "" {
+			// The agent's own last attempt says more than the file's type:
+			// refused (owner, links, directory mode), full, or the disk.
+			d.Queue.SetAside, d.Queue.SetAsideProblem = a.Path(), "the last sample set aside could not be kept: "+st.SetAsideError
+		}
 	}
 	for _, kind := range messages.Kinds {
 		c, h := t.Stats.Collectors[kind], t.Stats.Health[kind]

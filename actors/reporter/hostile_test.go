@@ -268,9 +268,12 @@ func TestSetAsideThatCannotBeKeptStaysInTheSpool(t *testing.T) {
 			f.sample(i)
 		}
 	}
-	f.waitStatus("the rest delivered, the poison set aside", func(st *messages.Status) bool {
+	st := f.waitStatus("the rest delivered, the poison set aside", func(st *messages.Status) bool {
 		return st.Poisoned == 1 && len(s.Samples()) >= 5+1
 	})
+	if !strings.Contains(st.SetAsideError, "no space left") {
+		t.Errorf("status does not say why it was not kept: %q", st.SetAsideError)
+	}
 	per := pushesPer(t, s.Samples())
 	for _, i := range []int{0, 1, 3, 4, 5} {
 		if per[i] == 0 {

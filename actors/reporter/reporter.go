@@ -150,6 +150,7 @@ type reporter struct {
 	// the recovery line says when delivery works again.
 	everJoined bool
 	ackLogged  bool
+	asideErr   string // why the last set-aside sample could not be kept
 
 	drops, dial, errReplies, refusals statelog.Tracker
 	// lostConn: connections lost; left: channels lost; silent: the server
@@ -211,7 +212,7 @@ func (r *reporter) status() *messages.Status {
 	return &messages.Status{Connected: r.connected, Joined: r.joined, Since: r.since,
 		QueueDepth: q.Depth, QueueBytes: int(q.Bytes), QueueOldest: q.Oldest, Dropped: q.Dropped,
 		Poisoned: st.Poisoned, Corrupt: q.Corrupt, SpoolFallback: q.Fallback,
-		Pushed: st.Pushed, Acked: st.Acked, Refused: st.Refused, LastError: r.last}
+		Pushed: st.Pushed, Acked: st.Acked, Refused: st.Refused, LastError: r.last, SetAsideError: r.asideErr}
 }
 
 // onCheck runs the in-flight check and re-arms it; a check armed by the
@@ -447,15 +448,19 @@ func (r *reporter) setAside(it *Item) error {
 		return nil
 	}
 	path, err := r.o.SetAside(it.Kind, it.Body)
+	r.asideErr = ""
+	if err != nil {
+		r.asideErr = err.Error()
+	}
 	switch {
 	case err == nil:
 		r.o.Log.Warn("sample set aside: the server failed on it every time; kept for proxmox-agent replay",
 			append(attrs, "file", path)...)
-	case it.Seq != 0:
+	case r.store.OnDisk(it):
 		r.o.Log.Warn("sample set aside: the server failed on it every time, and it could not be kept for replay; it stays in the spool and is tried again after a restart",
 			append(attrs, "err", err)...)
 	default:
-		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and it could not be kept (held in memory only)",
+		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and it could not be kept (it was in memory only)",
 			append(attrs, "err", err)...)
 	}
 	return err

@@ -256,6 +256,10 @@ func (s *Store) room() (items, bytes int) {
 	return items, bytes
 }
 
+// OnDisk reports whether the spool holds it: it has a record that was not
+// dropped for space while it was in memory.
+func (s *Store) OnDisk(it *Item) bool { return it.Seq != 0 && s.b != nil && !s.trimmed[it.Seq] }
+
 // maxUndeleted bounds the failed deletes retried (see done).
 const maxUndeleted = 1024
 
@@ -265,7 +269,13 @@ func (s *Store) done(it *Item) {
 		return // a number from a replaced file names nothing now
 	}
 	delete(s.window, it.Seq)
-	delete(s.trimmed, it.Seq)
+	if s.trimmed[it.Seq] {
+		delete(s.trimmed, it.Seq)
+		if it.Parked { // not on disk either: lost after all, so dropped
+			s.rescued--
+		}
+		return // the spool dropped it already
+	}
 	if it.Parked {
 		s.gone[it.Seq] = true // may be above the cursor (written back)
 		return

@@ -1,6 +1,7 @@
 package reporter
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -105,5 +106,30 @@ func TestTrimmedWhileInWindowIsNotDropped(t *testing.T) {
 	}
 	if st := s.Stats(); st.Dropped != 0 || st.Depth != 0 {
 		t.Fatalf("after delivery: %+v", st)
+	}
+}
+
+// A sample the spool dropped for space while it was in memory is not on
+// disk: if it is then set aside and cannot be kept, it is lost, said so
+// and counted as dropped, not claimed to stay in the spool (review).
+func TestTrimmedSampleParkedIsCountedLost(t *testing.T) {
+	s, d, _ := newTestStore(t, 2000, 64<<20, 10*26) // room for 10 records of 26 bytes
+	for i := 0; i < 30; i++ {
+		s.Add(&Item{Kind: "fast", CollectedAt: base, Body: []byte(fmt.Sprintf(`{"i":%02d}`, i))}, time.Now())
+		s.Refill(time.Now())
+	}
+	first := d.Next()
+	if first == nil || s.OnDisk(first) {
+		t.Fatalf("the oldest sample should be in memory only after the trim: %v", first)
+	}
+	for i := 0; i < MaxFailures; i++ { // in flight each time the channel fails
+		if it := d.Next(); it != first {
+			t.Fatalf("attempt %d: next is %v", i, it)
+		}
+		d.Sent(first, fmt.Sprint(i), uint64(i+1), time.Now())
+		d.Lost(func(*Item) error { return errors.New("no space left on device") })
+	}
+	if st := s.Stats(); st.Dropped != 1 || st.Depth != 29 {
+		t.Fatalf("after losing a trimmed sample: dropped %d, depth %d; want 1, 29", st.Dropped, st.Depth)
 	}
 }

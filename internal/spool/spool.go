@@ -248,7 +248,7 @@ func environmental(err error) bool {
 	if errors.As(err, &errno) {
 		switch errno {
 		case syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.ENOMEM, syscall.EROFS,
-			syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.EINTR:
+			syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.EINTR, syscall.ENOLCK:
 			return true
 		}
 	}
