@@ -18,6 +18,7 @@ type flaky struct {
 	*spool.Spool
 	failing  bool
 	delFails map[uint64]bool
+	path     string // the spool file, to damage behind bbolt's back
 }
 
 var errFull = errors.New("write spool.db: no space left on device")
@@ -49,13 +50,23 @@ func newFlakyStore(t *testing.T) (*Store, *Delivery, *Queue, *flaky) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb := &flaky{Spool: sp, delFails: map[uint64]bool{}}
+	fb := &flaky{Spool: sp, delFails: map[uint64]bool{}, path: l.Path()}
 	q := &Queue{MaxItems: 2000, MaxBytes: 64 << 20}
 	d := NewDelivery(q, 64, time.Second)
 	d.mode = acksYes
 	s := NewStore(q, d, func(time.Time) (Backing, error, bool) { return fb, nil, false }, discard)
 	s.Refill(time.Now())
 	return s, d, q, fb
+}
+
+// deliverNext pushes the next item, which must be it, and acks it.
+func deliverNext(t *testing.T, d *Delivery, it *Item, ref string) {
+	t.Helper()
+	if got := d.Next(); got != it {
+		t.Fatalf("next is %v, want %s", got, it.Body)
+	}
+	d.Sent(it, ref, 1, time.Now())
+	d.Replied(ref, 1, "ok", "")
 }
 
 func add(s *Store, i int) *Item {
@@ -178,21 +189,13 @@ func TestStatsAfterWriteBack(t *testing.T) {
 func TestFailedDeleteRetriedWithTheNext(t *testing.T) {
 	s, d, _, fb := newFlakyStore(t)
 	first, second := add(s, 0), add(s, 1)
-	gen := uint64(1)
-	deliver := func(it *Item, ref string) {
-		if got := d.Next(); got != it {
-			t.Fatalf("next is %v, want %s", got, it.Body)
-		}
-		d.Sent(it, ref, gen, time.Now())
-		d.Replied(ref, gen, "ok", "")
-	}
 	fb.delFails[first.Seq] = true
-	deliver(first, "1")
+	deliverNext(t, d, first, "1")
 	if n := fb.Stats().Records; n != 2 {
 		t.Fatalf("%d records after a failed delete, want 2", n)
 	}
 	fb.delFails[first.Seq] = false
-	deliver(second, "2")
+	deliverNext(t, d, second, "2")
 	if n := fb.Stats().Records; n != 0 {
 		t.Fatalf("%d records left: the failed delete was not retried", n)
 	}
@@ -207,39 +210,22 @@ func TestFailedDeleteRetriedWithTheNext(t *testing.T) {
 // remove a new, undelivered sample: found in review) and writes what it
 // holds in memory to the fresh file.
 func TestSpoolReplacedWhileRunningForgetsOldNumbers(t *testing.T) {
-	l := lazySpool(t)
-	sp, err, _ := l.Get(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb := &flaky{Spool: sp, delFails: map[uint64]bool{}}
-	q := &Queue{MaxItems: 2000, MaxBytes: 64 << 20}
-	d := NewDelivery(q, 64, time.Second)
-	d.mode = acksYes
-	s := NewStore(q, d, func(time.Time) (Backing, error, bool) { return fb, nil, false }, discard)
-	s.Refill(time.Now())
+	s, d, _, fb := newFlakyStore(t)
 	first, second := add(s, 0), add(s, 1)
-	deliver := func(it *Item, ref string) {
-		if got := d.Next(); got != it {
-			t.Fatalf("next is %v, want %s", got, it.Body)
-		}
-		d.Sent(it, ref, 1, time.Now())
-		d.Replied(ref, 1, "ok", "")
-	}
 	// Damage every page past the two meta pages, as a disk might.
-	f, err := os.OpenFile(l.Path(), os.O_WRONLY, 0)
+	f, err := os.OpenFile(fb.path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st, _ := f.Stat()
 	f.WriteAt(bytes.Repeat([]byte{0xFF}, int(st.Size())-2*4096), 2*4096)
 	f.Close()
-	deliver(first, "1")
+	deliverNext(t, d, first, "1")
 	if q := fb.Stats().Quarantined; !strings.Contains(q, ".corrupt-") {
 		t.Fatalf("the damaged file was not replaced: %q", q)
 	}
 	third := add(s, 2)
-	deliver(second, "2")
+	deliverNext(t, d, second, "2")
 	recs, _, err := fb.Read(0, 10, 1<<20)
 	if err != nil || len(recs) != 1 || string(recs[0].Payload) != string(third.Body) {
 		t.Fatalf("fresh spool holds %d records (%v), want only the undelivered sample 2", len(recs), err)
