@@ -280,16 +280,16 @@ func (s *Store) done(it *Item) {
 		s.gone[it.Seq] = true // may be above the cursor (written back)
 		return
 	}
-	seqs := append([]uint64{it.Seq}, s.undeleted...)
-	if err := s.b.Delete(seqs...); err != nil {
+	// Deleted with any earlier deletes that failed; the slice's room is
+	// reused, so the usual single delete allocates nothing.
+	s.undeleted = append(s.undeleted, it.Seq)
+	if err := s.b.Delete(s.undeleted...); err != nil {
 		// Retried with the next delete, up to a bound that keeps a long
 		// disk-full period from making every delete bigger; past it, or
 		// if never deleted, it is delivered again after a restart: at
 		// least once.
 		s.gone[it.Seq] = true
-		if len(s.undeleted) < maxUndeleted {
-			s.undeleted = append(s.undeleted, it.Seq)
-		}
+		s.undeleted = s.undeleted[:min(len(s.undeleted), maxUndeleted)]
 		s.fail(err)
 		return
 	}
