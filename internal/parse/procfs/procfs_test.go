@@ -8,7 +8,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 )
 
-func mustRead(t *testing.T, name string) []byte {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
