@@ -64,7 +64,7 @@ func ParseDiskstats(b []byte, dst []DiskStat) ([]DiskStat, error) {
 // kernel's rx_dropped plus rx_missed_errors (what net-procfs prints).
 // Name points into the parsed bytes: copy it to keep it.
 type NetDevStat struct {
-	Name                                   []byte
+	Name                                    []byte
 	RxBytes, RxPackets, RxErrors, RxDropped uint64
 	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
