@@ -1,0 +1,226 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/sysfs"
+)
+
+// Temp is one temperature sensor in the sensors payload, in °C. max and
+// crit are the chip's thresholds, null when it has none or reports a
+// placeholder (NVMe's 65261.85).
+type Temp struct {
+	Chip  string        `json:"chip"`  // the driver's name: k10temp, nvme, acpitz ...
+	Hwmon string        `json:"hwmon"` // hwmonN: tells two chips of one name apart (until a reboot renumbers them)
+	Label string        `json:"label"` // tempN_label, else "tempN"
+	TempC lenient.Float `json:"temp_c"`
+	MaxC  lenient.Float `json:"max_c"`
+	CritC lenient.Float `json:"crit_c"`
+}
+
+// Fan is one fan in the sensors payload; 0 rpm is what a header without a
+// fan reads.
+type Fan struct {
+	Chip  string       `json:"chip"`
+	Hwmon string       `json:"hwmon"`
+	Label string       `json:"label"`
+	RPM   lenient.Uint `json:"rpm"`
+}
+
+// SensorsData is the sensors payload.
+type SensorsData struct {
+	Temps []Temp `json:"temps"`
+	Fans  []Fan  `json:"fans"`
+}
+
+// sensorRescanRounds is how often a chip's sensor list, labels and
+// thresholds are read again (every 20 fast rounds: 10 minutes at the
+// default cadence). In between only the inputs are read: a chip has a
+// dozen files and a host a dozen chips, too many for every round.
+const sensorRescanRounds = 20
+
+// Sensors is the sensors source: <sys>/class/hwmon/hwmon*/.
+type Sensors struct {
+	Sys  string
+	Dump *dump.Handle
+
+	r     pseudoFiles
+	chips map[string]*hwmonChip
+	round uint64
+}
+
+type hwmonChip struct {
+	scanned uint64 // round of the last scan; 0: scan again
+	temps   []hwmonSensor
+	fans    []hwmonSensor
+	name    string
+}
+
+type hwmonSensor struct {
+	input     string // file path
+	label     string
+	max, crit lenient.Float
+}
+
+// Collect reads every chip's inputs.
+func (s *Sensors) Collect(context.Context) (any, error) {
+	s.r.Dump = s.Dump
+	s.round++
+	dir := filepath.Join(s.Sys, "class", "hwmon")
+	names, err := listDir(dir)
+	if absent(err) {
+		return nil, fmt.Errorf("no %s: %w", dir, ErrAbsent)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list hwmon chips: %w", err)
+	}
+	slices.SortFunc(names, byNumber)
+	if s.chips == nil {
+		s.chips = map[string]*hwmonChip{}
+	}
+	d := SensorsData{Temps: []Temp{}, Fans: []Fan{}}
+	for _, hw := range names {
+		if !validName(hw) || !strings.HasPrefix(hw, "hwmon") {
+			continue
+		}
+		c := s.chips[hw]
+		if c == nil || c.scanned == 0 || s.round-c.scanned >= sensorRescanRounds {
+			c = s.scan(filepath.Join(dir, hw))
+			s.chips[hw] = c
+		}
+		for _, t := range c.temps {
+			b, err := s.r.read(t.input)
+			if err != nil {
+				c.scanned = 0 // a sensor gone: look again next round
+				continue
+			}
+			v := lenient.Float{}
+			if x, ok := sysfs.ParseMilliCelsius(b); ok {
+				v = lenient.F(x)
+			}
+			d.Temps = append(d.Temps, Temp{Chip: c.name, Hwmon: hw, Label: t.label, TempC: v, MaxC: t.max, CritC: t.crit})
+		}
+		for _, f := range c.fans {
+			b, err := s.r.read(f.input)
+			if err != nil {
+				c.scanned = 0
+				continue
+			}
+			v := lenient.Uint{}
+			if x, err := sysfs.ParseUint(b); err == nil {
+				v = lenient.U(x)
+			}
+			d.Fans = append(d.Fans, Fan{Chip: c.name, Hwmon: hw, Label: f.label, RPM: v})
+		}
+	}
+	for hw := range s.chips {
+		if !slices.Contains(names, hw) {
+			delete(s.chips, hw)
+		}
+	}
+	return d, nil
+}
+
+// scan lists a chip's sensors. Old drivers keep the attributes in the
+// device/ directory below the hwmon one.
+func (s *Sensors) scan(dir string) *hwmonChip {
+	c := &hwmonChip{scanned: s.round}
+	entries, _ := listDir(dir)
+	base := dir
+	if !hasInputs(entries) {
+		if sub, err := listDir(filepath.Join(dir, "device")); err == nil && hasInputs(sub) {
+			base, entries = filepath.Join(dir, "device"), sub
+		}
+	}
+	c.name = s.text(filepath.Join(base, "name"))
+	if c.name == "" {
+		c.name = s.text(filepath.Join(dir, "name"))
+	}
+	slices.SortFunc(entries, byNumber)
+	for _, e := range entries {
+		a, ok := sysfs.ParseHwmonName(e)
+		if !ok || a.Item != "input" || (a.Type != "temp" && a.Type != "fan") {
+			continue
+		}
+		prefix := a.Type + strconv.Itoa(a.Index)
+		sn := hwmonSensor{input: filepath.Join(base, e), label: prefix}
+		if slices.Contains(entries, prefix+"_label") {
+			if l := s.text(filepath.Join(base, prefix+"_label")); l != "" {
+				sn.label = l
+			}
+		}
+		if a.Type == "fan" {
+			c.fans = append(c.fans, sn)
+			continue
+		}
+		sn.max, sn.crit = s.milli(entries, base, prefix+"_max"), s.milli(entries, base, prefix+"_crit")
+		c.temps = append(c.temps, sn)
+	}
+	return c
+}
+
+func hasInputs(entries []string) bool {
+	for _, e := range entries {
+		if a, ok := sysfs.ParseHwmonName(e); ok && a.Item == "input" && (a.Type == "temp" || a.Type == "fan") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sensors) text(p string) string {
+	b, err := s.r.read(p)
+	if err != nil {
+		return ""
+	}
+	return sysfs.Text(b)
+}
+
+func (s *Sensors) milli(entries []string, base, name string) lenient.Float {
+	if !slices.Contains(entries, name) {
+		return lenient.Float{}
+	}
+	b, err := s.r.read(filepath.Join(base, name))
+	if err != nil {
+		return lenient.Float{}
+	}
+	if v, ok := sysfs.ParseMilliCelsius(b); ok {
+		return lenient.F(v)
+	}
+	return lenient.Float{}
+}
+
+// byNumber orders names by their text and then by the number in them, so
+// hwmon2 comes before hwmon10 and temp2_input before temp10_input.
+func byNumber(a, b string) int {
+	pa, na := splitNumber(a)
+	pb, nb := splitNumber(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	if na != nb {
+		return na - nb
+	}
+	return strings.Compare(a, b)
+}
+
+// splitNumber returns the text before the first digit run and that number.
+func splitNumber(s string) (string, int) {
+	i := strings.IndexAny(s, "0123456789")
+	if i < 0 {
+		return s, -1
+	}
+	j := i
+	for j < len(s) && j-i < 9 && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	n, _ := strconv.Atoi(s[i:j])
+	return s[:i], n
+}
