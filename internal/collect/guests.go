@@ -40,6 +40,9 @@ type Guests struct {
 	Log         *slog.Logger
 	// Used, when set, is told which path produced each sample.
 	Used func(path string)
+	// CgroupRoot is the cgroup v2 mount (<sys root>/fs/cgroup) that
+	// running guests' pressure is read from; "" leaves pressure null.
+	CgroupRoot string
 
 	mu      sync.Mutex
 	filesOK *bool // nil until the files were first tried
@@ -56,7 +59,7 @@ func (g *Guests) Collect(ctx context.Context) (any, error) {
 		g.note(err)
 		if err == nil {
 			g.used(GuestsFromPmxcfs)
-			return gs, nil
+			return g.withPressure(gs), nil
 		}
 		fileErr = err
 	}
@@ -69,7 +72,7 @@ func (g *Guests) Collect(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	g.used(GuestsFromPvesh)
-	return gs, nil
+	return g.withPressure(gs), nil
 }
 
 // fromPvesh runs pvesh get /cluster/resources (the local node answers it

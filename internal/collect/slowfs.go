@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/flight"
 )
@@ -25,6 +27,9 @@ type SlowFS struct {
 	Dump *dump.Handle
 	// MaxBytes caps a file's size; a bigger one is an error (0: 16 MiB).
 	MaxBytes int
+
+	// StatfsFunc replaces statfs(2) (tests: a mount that hangs).
+	StatfsFunc func(path string, st *unix.Statfs_t) error
 
 	paths flight.Set // reads that have not returned yet
 }
@@ -130,3 +135,44 @@ func (s *SlowFS) Outstanding() int { return s.paths.Outstanding() }
 // Stuck is how many reads were abandoned after their timeout and are still
 // blocked: the self-report shows it, as a stuck pmxcfs is a host problem.
 func (s *SlowFS) Stuck() int { return s.paths.Stuck() }
+
+// Statfs is statfs(2) on path with the rules of Read: off the caller's
+// goroutine, under timeout, and never a second call on a path whose last
+// one is still blocked (a dead NFS server or a stuck FUSE daemon leaves
+// the caller in D state until it answers). Its claims share the read
+// claims' set (keyed "statfs:<path>"), so Stuck counts them too.
+func (s *SlowFS) Statfs(ctx context.Context, timeout time.Duration, path string) (unix.Statfs_t, error) {
+	c, since := s.paths.Take("statfs:" + path)
+	if c == nil {
+		return unix.Statfs_t{}, &ReadError{Path: path, Outcome: dump.Stuck,
+			Reason: fmt.Sprintf("previous statfs still stuck (started %s ago); not starting another", time.Since(since).Round(time.Second))}
+	}
+	type result struct {
+		st  unix.Statfs_t
+		err error
+	}
+	done := make(chan result, 1)
+	statfs := s.StatfsFunc
+	if statfs == nil {
+		statfs = unix.Statfs
+	}
+	go func() {
+		var r result
+		r.err = statfs(path, &r.st)
+		s.paths.Release(c)
+		done <- r
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return unix.Statfs_t{}, &ReadError{Path: path, Outcome: dump.Failed, Err: &fs.PathError{Op: "statfs", Path: path, Err: r.err}}
+		}
+		return r.st, nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	s.paths.Abandon(c)
+	return unix.Statfs_t{}, &ReadError{Path: path, Outcome: dump.TimedOut, Reason: fmt.Sprintf("statfs timed out after %s", timeout)}
+}
