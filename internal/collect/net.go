@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/procfs"
@@ -139,7 +141,8 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 		ifc.Kind = devtype
 	default:
 		ifc.Kind = "other"
-		if readlinkBase(filepath.Join(dir, "device")) != "" {
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(dir, "device"), &st) == nil { // a link to the bus device: real hardware
 			ifc.Kind = "physical"
 		}
 	}
