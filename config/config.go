@@ -54,6 +54,7 @@ type Config struct {
 	Status    Status    `toml:"status"`
 	TLS       TLS       `toml:"tls"`
 	Log       Log       `toml:"log"`
+	HostFiles
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
@@ -206,6 +207,8 @@ func Defaults() Config {
 		Spool:  Spool{Dir: DefaultSpoolDir, MaxBytes: 256 << 20},
 		Status: Status{Socket: DefaultStatusSocket},
 		Log:    Log{Level: "info", Format: "text"},
+
+		HostFiles: defaultHostFiles(),
 	}
 }
 
@@ -372,6 +375,7 @@ func (c *Config) validate(lines keyIndex) []error {
 			bad(p.key, "must not be empty")
 		}
 	}
+	c.HostFiles.validate(bad)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "warning", "error":
 	default:

@@ -23,6 +23,9 @@ type Env struct {
 	// ReporterStatus asks the reporter for its status (from a goroutine,
 	// never from inside an actor's handler). Nil when nothing reports.
 	ReporterStatus func(timeout time.Duration) (*messages.Status, error)
+	// Timex reads the kernel clock's discipline for the host source; nil
+	// is adjtimex(2). Tests set a fake.
+	Timex Adjtimexer
 
 	filesOnce sync.Once
 	files     *SlowFS

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 )
@@ -94,7 +95,7 @@ func netByName(t *testing.T, v any) map[string]NetIf {
 }
 
 func TestNetFixture(t *testing.T) {
-	n := &Net{Proc: hostProc, Sys: hostSys, Exclude: DefaultNetExclude, Now: newClock().Now}
+	n := &Net{Proc: hostProc, Sys: hostSys, Exclude: config.DefaultNetExclude, Now: newClock().Now}
 	v, err := n.Collect(context.Background())
 	must(t, err)
 	var names []string
@@ -556,4 +557,15 @@ func TestGuestPressure(t *testing.T) {
 	if !strings.Contains(jsonOf(t, gs[0]), `"vmid":100,`) || !strings.HasPrefix(got[0], `{"cpu_some_avg10":`) {
 		t.Fatalf("%s", jsonOf(t, gs[0]))
 	}
+}
+
+// fixedEnv makes the golden payloads independent of the machine: a clock
+// discipline and statfs answers that are the same everywhere.
+func fixedEnv(cfg *config.Config) *Env {
+	env := &Env{Config: cfg, Timex: fakeTimex{state: unix.TIME_OK, tx: unix.Timex{Offset: 12, Maxerror: 5000, Status: unix.STA_PLL}}}
+	env.Files().StatfsFunc = func(path string, st *unix.Statfs_t) error {
+		*st = unix.Statfs_t{Bsize: 4096, Frsize: 4096, Blocks: 25 << 20, Bfree: 15 << 20, Bavail: 14 << 20, Files: 6 << 20, Ffree: 5 << 20}
+		return nil
+	}
+	return env
 }

@@ -18,11 +18,6 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/rate"
 )
 
-// DefaultNetExclude are the interfaces an operator of a Proxmox VE host
-// never wants in the list: loopback, and the per-guest tap, veth and
-// firewall bridge devices that come and go with every guest start.
-var DefaultNetExclude = []string{"lo", "veth*", "tap*", "fwbr*", "fwpr*", "fwln*"}
-
 // NetIf is one interface in the net payload. Rates are per second since
 // the previous round (null on the first round, after a counter reset, or
 // when the interface was recreated); errors and drops are the kernel's

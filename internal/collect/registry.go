@@ -50,6 +50,8 @@ type Deps struct {
 	Now func() time.Time
 	// Off lists the sources switched off, for the self-report.
 	Off []string
+	// Timex reads the kernel clock's discipline (nil: adjtimex(2)).
+	Timex Adjtimexer
 }
 
 // ErrAbsent marks a source that does not apply to this host (a standalone
@@ -74,10 +76,20 @@ var Registry = []Spec{
 		Doc: "ZFS ARC size and hit ratio (/proc/spl/kstat/zfs/arcstats)"},
 	{Name: "agent", Cadence: "fast", Default: true, Timeout: fixed(5 * time.Second), New: newAgent,
 		Doc: "the agent's self-report: version, queue, restarts, stuck commands"},
+	{Name: "pressure", Cadence: "fast", Default: true, Timeout: fixed(5 * time.Second), New: newPressure,
+		Doc: "pressure stall information for cpu, memory and io (/proc/pressure)"},
+	{Name: "net", Cadence: "fast", Default: true, Timeout: fixed(5 * time.Second), New: newNet,
+		Doc: "network interfaces: state, speed, bond slaves, traffic rates (/proc/net/dev, /sys/class/net)"},
+	{Name: "diskio", Cadence: "fast", Default: true, Timeout: fixed(5 * time.Second), New: newDiskIO,
+		Doc: "whole disks: IOPS, throughput, await, utilisation (/proc/diskstats)"},
+	{Name: "sensors", Cadence: "fast", Default: true, Timeout: fixed(5 * time.Second), New: newSensors,
+		Doc: "temperatures and fans (/sys/class/hwmon)"},
 	{Name: "guests", Cadence: "medium", Default: true, Timeout: guestsTimeout, New: newGuests,
 		Doc: "VMs and containers of this node (/etc/pve, else pvesh)"},
 	{Name: "zfs_datasets", Cadence: "medium", Default: true, Timeout: zfsTimeout, New: newDatasets,
 		Doc: "ZFS datasets and zvols: used, available, quota (zfs list)"},
+	{Name: "filesystems", Cadence: "medium", Default: true, Timeout: fixed(statfsTimeout + time.Second), New: newFilesystems,
+		Doc: "local filesystems: size, used, free inodes (/proc/self/mountinfo, statfs)"},
 	{Name: "storage", Cadence: "slow", Default: true, Timeout: pveshTimeout, New: newStorage,
 		Doc: "Proxmox storages of this node (pvesh)"},
 	{Name: "disks", Cadence: "slow", Default: true, Timeout: smartTimeout, New: newDisks,

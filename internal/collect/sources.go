@@ -34,6 +34,9 @@ func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Sourc
 	if env != nil && env.Log != nil {
 		d.Log = env.Log
 	}
+	if env != nil {
+		d.Timex = env.Timex
+	}
 	d.Files = env.Files()
 	if env == nil {
 		d.Files.Dump = fs.Dump
@@ -70,7 +73,6 @@ func clusterTimeout(c *config.Config) time.Duration {
 
 // Constructors of the Registry's rows.
 
-func newHost(d *Deps) func(context.Context) (any, error) { return (&Host{FS: d.FS}).Collect }
 func newARC(d *Deps) func(context.Context) (any, error)  { return (&ARC{FS: d.FS}).Collect }
 
 func newAgent(d *Deps) func(context.Context) (any, error) {
@@ -88,7 +90,8 @@ func newDatasets(d *Deps) func(context.Context) (any, error) {
 func newGuests(d *Deps) func(context.Context) (any, error) {
 	c := d.Config
 	g := &Guests{Run: d.Run, Pvesh: c.Commands.Pvesh, Node: c.Node, Timeout: config.Seconds(c.Timeouts.PveshSeconds),
-		EtcDir: c.PVE.EtcDir, Files: d.Files, ReadTimeout: config.Seconds(c.Timeouts.PmxcfsSeconds), Log: d.Log}
+		EtcDir: c.PVE.EtcDir, Files: d.Files, ReadTimeout: config.Seconds(c.Timeouts.PmxcfsSeconds), Log: d.Log,
+		CgroupRoot: c.Sys.CgroupRoot()}
 	if d.Env != nil && d.Env.Stats != nil {
 		stats := d.Env.Stats
 		g.Used = func(path string) { stats.GuestsSource.Store(&path) }

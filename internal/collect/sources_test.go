@@ -105,6 +105,7 @@ func testConfig(t *testing.T) *config.Config {
 		t.Fatal(err)
 	}
 	cfg.PVE.EtcDir = pve9Tree
+	cfg.Sys.Root = hostSys
 	return cfg
 }
 
@@ -129,7 +130,7 @@ func collectWith(t *testing.T, kind string, cfg *config.Config, run Runner) []by
 	time.Local = time.FixedZone("CEST", 2*3600) // the text fixtures' zone
 	defer func() { time.Local = old }()
 	var srcs []Source
-	for _, s := range Build(kind, cfg, run, FS{Root: "../../testdata/proc"}, nil) {
+	for _, s := range Build(kind, cfg, run, FS{Root: "../../testdata/proc"}, fixedEnv(cfg)) {
 		if s.Name != "agent" {
 			srcs = append(srcs, s)
 		}
