@@ -26,6 +26,8 @@ type Env struct {
 	// Timex reads the kernel clock's discipline for the host source; nil
 	// is adjtimex(2). Tests set a fake.
 	Timex Adjtimexer
+	// PageSize multiplies KSM's page count (0: the system's). Tests fix it.
+	PageSize int
 
 	filesOnce sync.Once
 	files     *SlowFS

@@ -562,7 +562,7 @@ func TestGuestPressure(t *testing.T) {
 // fixedEnv makes the golden payloads independent of the machine: a clock
 // discipline and statfs answers that are the same everywhere.
 func fixedEnv(cfg *config.Config) *Env {
-	env := &Env{Config: cfg, Timex: fakeTimex{state: unix.TIME_OK, tx: unix.Timex{Offset: 12, Maxerror: 5000, Status: unix.STA_PLL}}}
+	env := &Env{Config: cfg, PageSize: 4096, Timex: fakeTimex{state: unix.TIME_OK, tx: unix.Timex{Offset: 12, Maxerror: 5000, Status: unix.STA_PLL}}}
 	env.Files().StatfsFunc = func(path string, st *unix.Statfs_t) error {
 		*st = unix.Statfs_t{Bsize: 4096, Frsize: 4096, Blocks: 25 << 20, Bfree: 15 << 20, Bavail: 14 << 20, Files: 6 << 20, Ffree: 5 << 20}
 		return nil

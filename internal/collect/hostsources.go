@@ -20,7 +20,7 @@ func newHost(d *Deps) func(context.Context) (any, error) {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return (&Host{FS: d.FS, Sys: d.Config.Sys.Root, Clock: clock}).Collect
+	return (&Host{FS: d.FS, Sys: d.Config.Sys.Root, Clock: clock, PageSize: d.PageSize}).Collect
 }
 
 func newPressure(d *Deps) func(context.Context) (any, error) {

@@ -52,6 +52,8 @@ type Deps struct {
 	Off []string
 	// Timex reads the kernel clock's discipline (nil: adjtimex(2)).
 	Timex Adjtimexer
+	// PageSize is the memory page size (0: the system's).
+	PageSize int
 }
 
 // ErrAbsent marks a source that does not apply to this host (a standalone

@@ -35,7 +35,7 @@ func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Sourc
 		d.Log = env.Log
 	}
 	if env != nil {
-		d.Timex = env.Timex
+		d.Timex, d.PageSize = env.Timex, env.PageSize
 	}
 	d.Files = env.Files()
 	if env == nil {
