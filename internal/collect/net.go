@@ -67,6 +67,7 @@ type Net struct {
 	dev    pseudoFiles // /proc/net/dev: its parsed names point into this buffer
 	devs   []procfs.NetDevStat
 	prev   map[string]netPrev
+	static map[string]*netStatic
 	prevAt time.Time
 	round  uint64
 }
@@ -80,6 +81,7 @@ type netPrev struct {
 // Collect reads the interfaces.
 func (n *Net) Collect(context.Context) (any, error) {
 	n.r.Dump, n.dev.Dump = n.Dump, n.Dump
+	holdFor(&n.r, n)
 	now := n.Now()
 	devPath := filepath.Join(n.Proc, "net", "dev")
 	b, err := n.dev.read(devPath)
@@ -92,7 +94,7 @@ func (n *Net) Collect(context.Context) (any, error) {
 		return nil, fmt.Errorf("%s: %w", devPath, err)
 	}
 	if n.prev == nil {
-		n.prev = map[string]netPrev{}
+		n.prev, n.static = map[string]netPrev{}, map[string]*netStatic{}
 	}
 	n.round++
 	secs := 0.0
@@ -111,8 +113,12 @@ func (n *Net) Collect(context.Context) (any, error) {
 		}
 	}
 	for name, p := range n.prev {
-		if p.round != n.round { // gone: forget it, so churn cannot grow the map
+		if p.round != n.round { // gone: forget it, so churn cannot grow the maps
 			delete(n.prev, name)
+			if st := n.static[name]; st != nil {
+				n.r.release(&st.oper)
+			}
+			delete(n.static, name)
 		}
 	}
 	n.prevAt = now
@@ -120,41 +126,48 @@ func (n *Net) Collect(context.Context) (any, error) {
 	return out, nil
 }
 
+// netStatic is what changes rarely while an interface exists: read again
+// every netRescanRounds rounds, when the interface is new, and when its
+// operstate changed (a link coming up renegotiates its speed). Only
+// operstate is read every round, through a file kept open.
+type netStatic struct {
+	dir           string
+	kind, ifindex string
+	speed, mtu    lenient.Uint
+	master        optString
+	operstate     optString
+	oper          heldFile
+	round         uint64
+}
+
+// netRescanRounds: 20 fast rounds are 10 minutes at the default cadence.
+const netRescanRounds = 20
+
 // one builds an interface's entry; false when it vanished since
 // /proc/net/dev was read.
 func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 	ifc := NetIf{Name: string(d.Name), RxErrors: d.RxErrors, TxErrors: d.TxErrors, RxDropped: d.RxDropped, TxDropped: d.TxDropped}
 	cur := [4]uint64{d.RxBytes, d.TxBytes, d.RxPackets, d.TxPackets}
-	dir := filepath.Join(n.Sys, "class", "net", ifc.Name)
-	ue, err := n.r.read(filepath.Join(dir, "uevent"))
-	if absent(err) {
-		return NetIf{}, false
+	st := n.static[ifc.Name]
+	if st == nil {
+		st = &netStatic{dir: filepath.Join(n.Sys, "class", "net", ifc.Name)}
+		n.static[ifc.Name] = st
 	}
-	devtype, ifindex := sysfs.Uevent(ue, "DEVTYPE"), sysfs.Uevent(ue, "IFINDEX")
-	switch devtype {
-	case "bond", "bridge", "vlan":
-		ifc.Kind = devtype
-	default:
-		ifc.Kind = "other"
-		var st unix.Stat_t
-		if unix.Lstat(filepath.Join(dir, "device"), &st) == nil { // a link to the bus device: real hardware
-			ifc.Kind = "physical"
-		}
+	oper := optString("")
+	b, err := n.r.readHeld(&st.oper, st.dir, "operstate")
+	if err != nil && absent(err) {
+		n.r.release(&st.oper)
+		delete(n.static, ifc.Name)
+		return NetIf{}, false // gone since /proc/net/dev was read, or not in this sys root
 	}
-	if b, err := n.r.read(filepath.Join(dir, "operstate")); err == nil {
-		ifc.Operstate = optString(sysfs.Text(b))
+	if err == nil {
+		oper = optString(sysfs.Text(b))
 	}
-	if b, err := n.r.read(filepath.Join(dir, "speed")); err == nil { // EINVAL when down
-		if v, ok := sysfs.ParseSpeed(b); ok {
-			ifc.SpeedMbps = lenient.U(v)
-		}
+	if st.round == 0 || n.round-st.round >= netRescanRounds || oper != st.operstate {
+		n.readStatic(st)
+		st.operstate = oper
 	}
-	if b, err := n.r.read(filepath.Join(dir, "mtu")); err == nil {
-		if v, err := sysfs.ParseUint(b); err == nil {
-			ifc.MTU = lenient.U(v)
-		}
-	}
-	ifc.Master = optString(readlinkBase(filepath.Join(dir, "master")))
+	ifc.Kind, ifc.Operstate, ifc.SpeedMbps, ifc.MTU, ifc.Master = st.kind, oper, st.speed, st.mtu, st.master
 	if ifc.Kind == "bond" {
 		if b, err := n.r.read(filepath.Join(n.Proc, "net", "bonding", ifc.Name)); err == nil {
 			if bd, err := procfs.ParseBonding(b); err == nil {
@@ -164,10 +177,48 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 	}
 	p, seen := n.prev[ifc.Name]
 	var delta [4]uint64
-	if seen && secs > 0 && p.ifindex == ifindex && rate.Deltas(p.c[:], cur[:], delta[:]) {
+	if seen && secs > 0 && p.ifindex == st.ifindex && rate.Deltas(p.c[:], cur[:], delta[:]) {
 		ifc.RxBytesPerS, ifc.TxBytesPerS = rate.PerSecond(delta[0], secs), rate.PerSecond(delta[1], secs)
 		ifc.RxPacketsPerS, ifc.TxPacketsPerS = rate.PerSecond(delta[2], secs), rate.PerSecond(delta[3], secs)
 	}
-	n.prev[ifc.Name] = netPrev{c: cur, ifindex: ifindex, round: n.round}
+	n.prev[ifc.Name] = netPrev{c: cur, ifindex: st.ifindex, round: n.round}
 	return ifc, true
+}
+
+// readStatic reads the interface's kind (uevent's DEVTYPE; physical when
+// it has a device link), its ifindex (which tells a recreated interface of
+// the same name, a tap when its VM restarts, from the old one), speed
+// (EINVAL when the link is down: null), mtu and master.
+func (n *Net) readStatic(st *netStatic) {
+	st.round, st.kind, st.ifindex = n.round, "other", ""
+	st.speed, st.mtu, st.master = lenient.Uint{}, lenient.Uint{}, ""
+	dirfd, err := openDir(st.dir)
+	if err != nil {
+		return
+	}
+	defer unix.Close(dirfd)
+	if ue, err := n.r.readAttr(dirfd, st.dir, "uevent"); err == nil {
+		devtype := sysfs.Uevent(ue, "DEVTYPE")
+		st.ifindex = sysfs.Uevent(ue, "IFINDEX")
+		switch devtype {
+		case "bond", "bridge", "vlan":
+			st.kind = devtype
+		default:
+			var s unix.Stat_t
+			if unix.Fstatat(dirfd, "device", &s, unix.AT_SYMLINK_NOFOLLOW) == nil { // a link to the bus device: real hardware
+				st.kind = "physical"
+			}
+		}
+	}
+	if b, err := n.r.readAttr(dirfd, st.dir, "speed"); err == nil {
+		if v, ok := sysfs.ParseSpeed(b); ok {
+			st.speed = lenient.U(v)
+		}
+	}
+	if b, err := n.r.readAttr(dirfd, st.dir, "mtu"); err == nil {
+		if v, err := sysfs.ParseUint(b); err == nil {
+			st.mtu = lenient.U(v)
+		}
+	}
+	st.master = optString(readlinkBase(dirfd, "master"))
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/sysfs"
@@ -58,20 +60,33 @@ type Sensors struct {
 
 type hwmonChip struct {
 	scanned uint64 // round of the last scan; 0: scan again
+	dir     string // <sys>/class/hwmon/hwmonN
 	temps   []hwmonSensor
 	fans    []hwmonSensor
 	name    string
 }
 
 type hwmonSensor struct {
-	input     string // file path
+	input     string   // file name, relative to the hwmonN directory
+	h         heldFile // the input, kept open between rounds
 	label     string
 	max, crit lenient.Float
+}
+
+// release closes the chip's held inputs.
+func (c *hwmonChip) release(r *pseudoFiles) {
+	for i := range c.temps {
+		r.release(&c.temps[i].h)
+	}
+	for i := range c.fans {
+		r.release(&c.fans[i].h)
+	}
 }
 
 // Collect reads every chip's inputs.
 func (s *Sensors) Collect(context.Context) (any, error) {
 	s.r.Dump = s.Dump
+	holdFor(&s.r, s)
 	s.round++
 	dir := filepath.Join(s.Sys, "class", "hwmon")
 	names, err := listDir(dir)
@@ -92,56 +107,72 @@ func (s *Sensors) Collect(context.Context) (any, error) {
 		}
 		c := s.chips[hw]
 		if c == nil || c.scanned == 0 || s.round-c.scanned >= sensorRescanRounds {
+			if c != nil {
+				c.release(&s.r)
+			}
 			c = s.scan(filepath.Join(dir, hw))
 			s.chips[hw] = c
 		}
-		for _, t := range c.temps {
-			b, err := s.r.read(t.input)
-			if err != nil {
-				c.scanned = 0 // a sensor gone: look again next round
-				continue
-			}
-			v := lenient.Float{}
-			if x, ok := sysfs.ParseMilliCelsius(b); ok {
-				v = lenient.F(x)
-			}
-			d.Temps = append(d.Temps, Temp{Chip: c.name, Hwmon: hw, Label: t.label, TempC: v, MaxC: t.max, CritC: t.crit})
-		}
-		for _, f := range c.fans {
-			b, err := s.r.read(f.input)
-			if err != nil {
-				c.scanned = 0
-				continue
-			}
-			v := lenient.Uint{}
-			if x, err := sysfs.ParseUint(b); err == nil {
-				v = lenient.U(x)
-			}
-			d.Fans = append(d.Fans, Fan{Chip: c.name, Hwmon: hw, Label: f.label, RPM: v})
-		}
+		s.readChip(&d, c, hw)
 	}
-	for hw := range s.chips {
+	for hw, c := range s.chips {
 		if !slices.Contains(names, hw) {
+			c.release(&s.r)
 			delete(s.chips, hw)
 		}
 	}
 	return d, nil
 }
 
-// scan lists a chip's sensors. Old drivers keep the attributes in the
-// device/ directory below the hwmon one.
+// readChip appends the chip's current readings to d.
+func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string) {
+	for i := range c.temps {
+		t := &c.temps[i]
+		b, err := s.r.readHeld(&t.h, c.dir, t.input)
+		if err != nil {
+			c.scanned = 0 // a sensor gone: look again next round
+			continue
+		}
+		v := lenient.Float{}
+		if x, ok := sysfs.ParseMilliCelsius(b); ok {
+			v = lenient.F(x)
+		}
+		d.Temps = append(d.Temps, Temp{Chip: c.name, Hwmon: hw, Label: t.label, TempC: v, MaxC: t.max, CritC: t.crit})
+	}
+	for i := range c.fans {
+		f := &c.fans[i]
+		b, err := s.r.readHeld(&f.h, c.dir, f.input)
+		if err != nil {
+			c.scanned = 0
+			continue
+		}
+		v := lenient.Uint{}
+		if x, err := sysfs.ParseUint(b); err == nil {
+			v = lenient.U(x)
+		}
+		d.Fans = append(d.Fans, Fan{Chip: c.name, Hwmon: hw, Label: f.label, RPM: v})
+	}
+}
+
+// scan lists a chip's sensors, labels and thresholds. Old drivers keep
+// the attributes in the device/ directory below the hwmon one.
 func (s *Sensors) scan(dir string) *hwmonChip {
-	c := &hwmonChip{scanned: s.round}
+	c := &hwmonChip{scanned: s.round, dir: dir}
 	entries, _ := listDir(dir)
-	base := dir
+	rel := ""
 	if !hasInputs(entries) {
 		if sub, err := listDir(filepath.Join(dir, "device")); err == nil && hasInputs(sub) {
-			base, entries = filepath.Join(dir, "device"), sub
+			rel, entries = "device/", sub
 		}
 	}
-	c.name = s.text(filepath.Join(base, "name"))
+	dirfd, err := openDir(dir)
+	if err != nil {
+		return c
+	}
+	defer unix.Close(dirfd)
+	c.name = s.text(dirfd, dir, rel+"name")
 	if c.name == "" {
-		c.name = s.text(filepath.Join(dir, "name"))
+		c.name = s.text(dirfd, dir, "name")
 	}
 	slices.SortFunc(entries, byNumber)
 	for _, e := range entries {
@@ -150,9 +181,9 @@ func (s *Sensors) scan(dir string) *hwmonChip {
 			continue
 		}
 		prefix := a.Type + strconv.Itoa(a.Index)
-		sn := hwmonSensor{input: filepath.Join(base, e), label: prefix}
+		sn := hwmonSensor{input: rel + e, label: prefix}
 		if slices.Contains(entries, prefix+"_label") {
-			if l := s.text(filepath.Join(base, prefix+"_label")); l != "" {
+			if l := s.text(dirfd, dir, rel+prefix+"_label"); l != "" {
 				sn.label = l
 			}
 		}
@@ -160,7 +191,7 @@ func (s *Sensors) scan(dir string) *hwmonChip {
 			c.fans = append(c.fans, sn)
 			continue
 		}
-		sn.max, sn.crit = s.milli(entries, base, prefix+"_max"), s.milli(entries, base, prefix+"_crit")
+		sn.max, sn.crit = s.milli(dirfd, dir, entries, rel, prefix+"_max"), s.milli(dirfd, dir, entries, rel, prefix+"_crit")
 		c.temps = append(c.temps, sn)
 	}
 	return c
@@ -175,19 +206,20 @@ func hasInputs(entries []string) bool {
 	return false
 }
 
-func (s *Sensors) text(p string) string {
-	b, err := s.r.read(p)
+func (s *Sensors) text(dirfd int, dir, name string) string {
+	b, err := s.r.readAttr(dirfd, dir, name)
 	if err != nil {
 		return ""
 	}
 	return sysfs.Text(b)
 }
 
-func (s *Sensors) milli(entries []string, base, name string) lenient.Float {
+// milli reads a threshold in millidegrees when entries list it.
+func (s *Sensors) milli(dirfd int, dir string, entries []string, rel, name string) lenient.Float {
 	if !slices.Contains(entries, name) {
 		return lenient.Float{}
 	}
-	b, err := s.r.read(filepath.Join(base, name))
+	b, err := s.r.readAttr(dirfd, dir, rel+name)
 	if err != nil {
 		return lenient.Float{}
 	}

@@ -73,7 +73,7 @@ func clusterTimeout(c *config.Config) time.Duration {
 
 // Constructors of the Registry's rows.
 
-func newARC(d *Deps) func(context.Context) (any, error)  { return (&ARC{FS: d.FS}).Collect }
+func newARC(d *Deps) func(context.Context) (any, error) { return (&ARC{FS: d.FS}).Collect }
 
 func newAgent(d *Deps) func(context.Context) (any, error) {
 	return (&Agent{Env: d.Env, Version: d.Config.Version, Off: d.Off}).Collect
