@@ -8,6 +8,7 @@ package supervisor
 //	go test ./supervisor -run '^$' -bench 'FastHostFiles' -benchmem -count 3
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -181,4 +182,43 @@ func BenchmarkFastHostFiles(b *testing.B) {
 		b.ReportMetric(float64(cpuNow()-cpu0)/1e6/float64(b.N), "cpu-ms/op(both)")
 		b.ReportMetric(float64(extra.Microseconds())/1000/float64(b.N), "extra-wall-ms/op")
 	})
+}
+
+// BenchmarkHostFilesSource is each new fast source's collect alone on the
+// big host, and the JSON encoding of what it returned.
+func BenchmarkHostFilesSource(b *testing.B) {
+	for _, name := range hostFilesSources {
+		b.Run(name, func(b *testing.B) {
+			cfg := bigHostConfig(b, true)
+			env := Wire(cfg, nil, nil, discard)
+			var src collect.Source
+			for _, s := range collect.For("fast", env) {
+				if s.Name == name {
+					src = s
+				}
+			}
+			v, err := src.Collect(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run("collect", func(b *testing.B) {
+				b.ReportAllocs()
+				cpu0 := cpuNow()
+				for b.Loop() {
+					if _, err := src.Collect(b.Context()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(cpuNow()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+			})
+			b.Run("encode", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := json.Marshal(v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
-	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/procfs"
 	"github.com/proxmox-agent/proxmox-agent/internal/rate"
 )
@@ -25,17 +24,17 @@ var skipDisks = []string{"loop*", "ram*", "zram*"}
 // backwards (a disk replaced, or the kernel's 32-bit millisecond fields
 // wrapping after 49.7 days).
 type Disk struct {
-	Name           string        `json:"name"`
-	ReadsPerS      lenient.Float `json:"reads_per_s"`
-	WritesPerS     lenient.Float `json:"writes_per_s"`
-	ReadBytesPerS  lenient.Float `json:"read_bytes_per_s"`
-	WriteBytesPerS lenient.Float `json:"write_bytes_per_s"`
+	Name           string   `json:"name"`
+	ReadsPerS      *float64 `json:"reads_per_s"`
+	WritesPerS     *float64 `json:"writes_per_s"`
+	ReadBytesPerS  *float64 `json:"read_bytes_per_s"`
+	WriteBytesPerS *float64 `json:"write_bytes_per_s"`
 	// Awaits are the mean time a request completed in the interval took,
 	// queue included; 0 when none completed.
-	ReadAwaitMs  lenient.Float `json:"read_await_ms"`
-	WriteAwaitMs lenient.Float `json:"write_await_ms"`
+	ReadAwaitMs  *float64 `json:"read_await_ms"`
+	WriteAwaitMs *float64 `json:"write_await_ms"`
 	// UtilPct is the share of the interval the device had I/O in flight.
-	UtilPct lenient.Float `json:"util_pct"`
+	UtilPct *float64 `json:"util_pct"`
 }
 
 // DiskIO is the diskio source: <proc>/diskstats, whole devices only
@@ -47,6 +46,8 @@ type DiskIO struct {
 	Now       func() time.Time
 
 	file  pseudoFiles
+	held  heldPaths
+	path  string
 	stats []procfs.DiskStat
 	// whole says, for each name diskstats listed when <sys>/block was last
 	// read, whether it is a whole device. <sys>/block is read again only
@@ -65,19 +66,26 @@ type diskPrev struct {
 // Collect reads diskstats.
 func (d *DiskIO) Collect(context.Context) (any, error) {
 	d.file.Dump = d.Dump
+	holdFor(&d.file, d)
+	defer d.file.sweep(&d.held)
 	now := d.Now()
-	p := filepath.Join(d.Proc, "diskstats")
-	b, err := d.file.read(p)
+	if d.path == "" {
+		d.path = filepath.Join(d.Proc, "diskstats")
+	}
+	p := d.path
+	b, err := d.file.readPath(&d.held, p)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := procfs.ParseDiskstats(b, d.stats[:0])
-	d.stats = stats
+	stats, unknown, err := d.parse(b)
+	if err == nil && unknown { // a device not seen before: which are whole?
+		if err := d.refreshWhole(b); err != nil {
+			return nil, err
+		}
+		stats, _, err = d.parse(b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	if err := d.refreshWhole(stats); err != nil {
-		return nil, err
 	}
 	if d.prev == nil {
 		d.prev = map[string]diskPrev{}
@@ -88,12 +96,10 @@ func (d *DiskIO) Collect(context.Context) (any, error) {
 		secs = rate.Seconds(d.prevAt, now)
 	}
 	out := make([]Disk, 0, 8)
+	nums := newFloats(7 * 8)
 	for i := range stats {
 		s := &stats[i]
-		if !d.whole[string(s.Name)] || excluded(skipDisks, string(s.Name)) || excluded(d.Exclude, string(s.Name)) {
-			continue
-		}
-		out = append(out, d.one(s, secs))
+		out = append(out, d.one(s, secs, nums))
 	}
 	for name, p := range d.prev {
 		if p.round != d.round {
@@ -105,43 +111,54 @@ func (d *DiskIO) Collect(context.Context) (any, error) {
 	return out, nil
 }
 
-func (d *DiskIO) one(s *procfs.DiskStat, secs float64) Disk {
+func (d *DiskIO) one(s *procfs.DiskStat, secs float64, nums *floats) Disk {
 	disk := Disk{Name: string(s.Name)}
 	cur := [7]uint64{s.ReadIOs, s.WriteIOs, s.ReadSectors, s.WriteSectors, s.ReadMs, s.WriteMs, s.IOMs}
 	p, seen := d.prev[disk.Name]
 	var dl [7]uint64
 	if seen && secs > 0 && rate.Deltas(p.c[:], cur[:], dl[:]) {
-		disk.ReadsPerS, disk.WritesPerS = rate.PerSecond(dl[0], secs), rate.PerSecond(dl[1], secs)
-		disk.ReadBytesPerS, disk.WriteBytesPerS = rate.PerSecond(dl[2]*512, secs), rate.PerSecond(dl[3]*512, secs)
-		disk.ReadAwaitMs, disk.WriteAwaitMs = await(dl[4], dl[0]), await(dl[5], dl[1])
+		disk.ReadsPerS, disk.WritesPerS = nums.of(round2(float64(dl[0])/secs)), nums.of(round2(float64(dl[1])/secs))
+		disk.ReadBytesPerS, disk.WriteBytesPerS = nums.of(round2(float64(dl[2])*512/secs)), nums.of(round2(float64(dl[3])*512/secs))
+		disk.ReadAwaitMs, disk.WriteAwaitMs = nums.of(await(dl[4], dl[0])), nums.of(await(dl[5], dl[1]))
 		// io_ticks can run a little ahead of the clock between two reads.
-		disk.UtilPct = lenient.F(min(100, float64(int64(float64(dl[6])/(secs*1000)*10000+0.5))/100))
+		disk.UtilPct = nums.of(min(100, round2(float64(dl[6])/(secs*1000)*100)))
 	}
 	d.prev[disk.Name] = diskPrev{c: cur, round: d.round}
 	return disk
 }
 
-func await(ms, ios uint64) lenient.Float {
+func await(ms, ios uint64) float64 {
 	if ios == 0 {
-		return lenient.F(0)
+		return 0
 	}
-	return lenient.F(float64(int64(float64(ms)/float64(ios)*100+0.5)) / 100)
+	return round2(float64(ms) / float64(ios))
 }
 
-// refreshWhole reads <sys>/block when stats has a name not seen at the
-// last reading, and then remembers, for every current name, whether it is
-// a whole device.
-func (d *DiskIO) refreshWhole(stats []procfs.DiskStat) error {
-	fresh := d.whole != nil
-	for i := range stats {
-		if _, ok := d.whole[string(stats[i].Name)]; !ok {
-			fresh = false
-			break
+// parse keeps the whole devices that are neither skipped nor excluded
+// (partitions are most of the file: their counters are not even parsed),
+// and reports whether a name was not known at the last reading of
+// <sys>/block.
+func (d *DiskIO) parse(b []byte) ([]procfs.DiskStat, bool, error) {
+	unknown := d.whole == nil
+	stats, err := procfs.ParseDiskstats(b, d.stats[:0], func(n []byte) bool {
+		whole, ok := d.whole[string(n)]
+		if !ok {
+			unknown = true
 		}
-	}
-	if fresh {
-		return nil
-	}
+		return whole && !excluded(skipDisks, string(n)) && !excluded(d.Exclude, string(n))
+	})
+	d.stats = stats
+	return stats, unknown, err
+}
+
+// refreshWhole reads <sys>/block and remembers, for every name in
+// diskstats, whether it is a whole device.
+func (d *DiskIO) refreshWhole(b []byte) error {
+	var all []string
+	procfs.ParseDiskstats(b, nil, func(n []byte) bool {
+		all = append(all, string(n))
+		return false
+	})
 	dir := filepath.Join(d.Sys, "block")
 	names, err := listDir(dir)
 	if err != nil {
@@ -151,9 +168,9 @@ func (d *DiskIO) refreshWhole(stats []procfs.DiskStat) error {
 	for _, n := range names {
 		listed[n] = true
 	}
-	whole := make(map[string]bool, len(stats))
-	for i := range stats {
-		whole[string(stats[i].Name)] = listed[string(stats[i].Name)]
+	whole := make(map[string]bool, len(all))
+	for _, n := range all {
+		whole[n] = listed[n]
 	}
 	d.whole = whole
 	return nil

@@ -2,7 +2,6 @@ package collect
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
-	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/procfs"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/sysfs"
 	"github.com/proxmox-agent/proxmox-agent/internal/rate"
@@ -23,34 +21,23 @@ import (
 // when the interface was recreated); errors and drops are the kernel's
 // counters since the interface appeared.
 type NetIf struct {
-	Name          string        `json:"name"`
-	Kind          string        `json:"kind"` // physical, bond, bridge, vlan, other
-	Operstate     optString     `json:"operstate"`
-	SpeedMbps     lenient.Uint  `json:"speed_mbps"` // null: no link, or no link settings (bridges)
-	MTU           lenient.Uint  `json:"mtu"`
-	Master        optString     `json:"master"` // the bond or bridge this one is enslaved to
-	RxBytesPerS   lenient.Float `json:"rx_bytes_per_s"`
-	TxBytesPerS   lenient.Float `json:"tx_bytes_per_s"`
-	RxPacketsPerS lenient.Float `json:"rx_packets_per_s"`
-	TxPacketsPerS lenient.Float `json:"tx_packets_per_s"`
-	RxErrors      uint64        `json:"rx_errors"`
-	TxErrors      uint64        `json:"tx_errors"`
-	RxDropped     uint64        `json:"rx_dropped"` // includes rx_missed_errors, as /proc/net/dev counts them
-	TxDropped     uint64        `json:"tx_dropped"`
+	Name          string   `json:"name"`
+	Kind          string   `json:"kind"` // physical, bond, bridge, vlan, other
+	Operstate     *string  `json:"operstate"`
+	SpeedMbps     *uint64  `json:"speed_mbps"` // null: no link, or no link settings (bridges)
+	MTU           *uint64  `json:"mtu"`
+	Master        *string  `json:"master"` // the bond or bridge this one is enslaved to
+	RxBytesPerS   *float64 `json:"rx_bytes_per_s"`
+	TxBytesPerS   *float64 `json:"tx_bytes_per_s"`
+	RxPacketsPerS *float64 `json:"rx_packets_per_s"`
+	TxPacketsPerS *float64 `json:"tx_packets_per_s"`
+	RxErrors      uint64   `json:"rx_errors"`
+	TxErrors      uint64   `json:"tx_errors"`
+	RxDropped     uint64   `json:"rx_dropped"` // includes rx_missed_errors, as /proc/net/dev counts them
+	TxDropped     uint64   `json:"tx_dropped"`
 	// A bond's mode and slaves, from /proc/net/bonding/<bond>.
 	Mode   string             `json:"mode,omitempty"`
 	Slaves []procfs.BondSlave `json:"slaves,omitempty"`
-}
-
-// optString is text that is null when empty (unreadable, or none).
-type optString string
-
-// MarshalJSON writes the string, or null when it is empty.
-func (s optString) MarshalJSON() ([]byte, error) {
-	if s == "" {
-		return []byte("null"), nil
-	}
-	return json.Marshal(string(s))
 }
 
 // Net is the net source. Counters come from <proc>/net/dev, one file for
@@ -65,6 +52,9 @@ type Net struct {
 
 	r      pseudoFiles // sysfs attributes
 	dev    pseudoFiles // /proc/net/dev: its parsed names point into this buffer
+	held   heldPaths   // /proc/net/dev
+	bonds  heldPaths   // /proc/net/bonding/*
+	devP   string
 	devs   []procfs.NetDevStat
 	prev   map[string]netPrev
 	static map[string]*netStatic
@@ -82,9 +72,15 @@ type netPrev struct {
 func (n *Net) Collect(context.Context) (any, error) {
 	n.r.Dump, n.dev.Dump = n.Dump, n.Dump
 	holdFor(&n.r, n)
+	holdFor(&n.dev, n)
+	defer n.dev.sweep(&n.held)
+	defer n.r.sweep(&n.bonds)
 	now := n.Now()
-	devPath := filepath.Join(n.Proc, "net", "dev")
-	b, err := n.dev.read(devPath)
+	if n.devP == "" {
+		n.devP = filepath.Join(n.Proc, "net", "dev")
+	}
+	devPath := n.devP
+	b, err := n.dev.readPath(&n.held, devPath)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +98,13 @@ func (n *Net) Collect(context.Context) (any, error) {
 		secs = rate.Seconds(n.prevAt, now)
 	}
 	out := make([]NetIf, 0, len(devs))
+	nums := newFloats(4 * len(devs))
 	for i := range devs {
 		d := &devs[i]
 		if excluded(n.Exclude, string(d.Name)) || !validName(string(d.Name)) {
 			continue
 		}
-		ifc, ok := n.one(d, secs)
+		ifc, ok := n.one(d, secs, nums)
 		if ok {
 			out = append(out, ifc)
 		}
@@ -133,11 +130,13 @@ func (n *Net) Collect(context.Context) (any, error) {
 type netStatic struct {
 	dir           string
 	kind, ifindex string
-	speed, mtu    lenient.Uint
-	master        optString
-	operstate     optString
-	oper          heldFile
-	round         uint64
+	// Set anew on each refresh, never changed in place: samples still
+	// being encoded point at them.
+	speed, mtu *uint64
+	master     *string
+	operstate  *string
+	oper       heldFile
+	round      uint64
 }
 
 // netRescanRounds: 20 fast rounds are 10 minutes at the default cadence.
@@ -145,7 +144,7 @@ const netRescanRounds = 20
 
 // one builds an interface's entry; false when it vanished since
 // /proc/net/dev was read.
-func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
+func (n *Net) one(d *procfs.NetDevStat, secs float64, nums *floats) (NetIf, bool) {
 	ifc := NetIf{Name: string(d.Name), RxErrors: d.RxErrors, TxErrors: d.TxErrors, RxDropped: d.RxDropped, TxDropped: d.TxDropped}
 	cur := [4]uint64{d.RxBytes, d.TxBytes, d.RxPackets, d.TxPackets}
 	st := n.static[ifc.Name]
@@ -153,7 +152,7 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 		st = &netStatic{dir: filepath.Join(n.Sys, "class", "net", ifc.Name)}
 		n.static[ifc.Name] = st
 	}
-	oper := optString("")
+	var oper *string
 	b, err := n.r.readHeld(&st.oper, st.dir, "operstate")
 	if err != nil && absent(err) {
 		n.r.release(&st.oper)
@@ -161,7 +160,12 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 		return NetIf{}, false // gone since /proc/net/dev was read, or not in this sys root
 	}
 	if err == nil {
-		oper = optString(sysfs.Text(b))
+		if st.operstate != nil && sameText(*st.operstate, b) {
+			oper = st.operstate // unchanged: no new string
+		} else {
+			t := sysfs.Text(b)
+			oper = &t
+		}
 	}
 	if st.round == 0 || n.round-st.round >= netRescanRounds || oper != st.operstate {
 		n.readStatic(st)
@@ -169,7 +173,7 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 	}
 	ifc.Kind, ifc.Operstate, ifc.SpeedMbps, ifc.MTU, ifc.Master = st.kind, oper, st.speed, st.mtu, st.master
 	if ifc.Kind == "bond" {
-		if b, err := n.r.read(filepath.Join(n.Proc, "net", "bonding", ifc.Name)); err == nil {
+		if b, err := n.r.readPath(&n.bonds, filepath.Join(n.Proc, "net", "bonding", ifc.Name)); err == nil {
 			if bd, err := procfs.ParseBonding(b); err == nil {
 				ifc.Mode, ifc.Slaves = bd.Mode, bd.Slaves
 			}
@@ -178,8 +182,8 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 	p, seen := n.prev[ifc.Name]
 	var delta [4]uint64
 	if seen && secs > 0 && p.ifindex == st.ifindex && rate.Deltas(p.c[:], cur[:], delta[:]) {
-		ifc.RxBytesPerS, ifc.TxBytesPerS = rate.PerSecond(delta[0], secs), rate.PerSecond(delta[1], secs)
-		ifc.RxPacketsPerS, ifc.TxPacketsPerS = rate.PerSecond(delta[2], secs), rate.PerSecond(delta[3], secs)
+		ifc.RxBytesPerS, ifc.TxBytesPerS = nums.of(round2(float64(delta[0])/secs)), nums.of(round2(float64(delta[1])/secs))
+		ifc.RxPacketsPerS, ifc.TxPacketsPerS = nums.of(round2(float64(delta[2])/secs)), nums.of(round2(float64(delta[3])/secs))
 	}
 	n.prev[ifc.Name] = netPrev{c: cur, ifindex: st.ifindex, round: n.round}
 	return ifc, true
@@ -191,7 +195,7 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64) (NetIf, bool) {
 // (EINVAL when the link is down: null), mtu and master.
 func (n *Net) readStatic(st *netStatic) {
 	st.round, st.kind, st.ifindex = n.round, "other", ""
-	st.speed, st.mtu, st.master = lenient.Uint{}, lenient.Uint{}, ""
+	st.speed, st.mtu, st.master = nil, nil, nil
 	dirfd, err := openDir(st.dir)
 	if err != nil {
 		return
@@ -212,13 +216,23 @@ func (n *Net) readStatic(st *netStatic) {
 	}
 	if b, err := n.r.readAttr(dirfd, st.dir, "speed"); err == nil {
 		if v, ok := sysfs.ParseSpeed(b); ok {
-			st.speed = lenient.U(v)
+			st.speed = &v
 		}
 	}
 	if b, err := n.r.readAttr(dirfd, st.dir, "mtu"); err == nil {
 		if v, err := sysfs.ParseUint(b); err == nil {
-			st.mtu = lenient.U(v)
+			st.mtu = &v
 		}
 	}
-	st.master = optString(readlinkBase(dirfd, "master"))
+	if m := readlinkBase(dirfd, "master"); m != "" {
+		st.master = &m
+	}
+}
+
+// sameText reports whether b, as sysfs.Text would make it, is s.
+func sameText(s string, b []byte) bool {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return string(b) == s
 }

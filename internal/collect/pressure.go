@@ -23,27 +23,31 @@ type Pressure struct {
 	Proc string // the proc root
 	Dump *dump.Handle
 
-	r pseudoFiles
+	r     pseudoFiles
+	held  heldPaths
+	paths [3]string
 }
 
 // Collect reads the three files. A kernel without PSI (older than 4.20,
 // or booted with psi=0) has none of them: ErrAbsent.
 func (p *Pressure) Collect(context.Context) (any, error) {
 	p.r.Dump = p.Dump
+	holdFor(&p.r, p)
+	defer p.r.sweep(&p.held)
 	var d PressureData
-	for _, f := range []struct {
-		name string
-		dst  *procfs.Pressure
-	}{{"cpu", &d.CPU}, {"memory", &d.Memory}, {"io", &d.IO}} {
-		path := filepath.Join(p.Proc, "pressure", f.name)
-		b, err := p.r.read(path)
+	for i, dst := range []*procfs.Pressure{&d.CPU, &d.Memory, &d.IO} {
+		if p.paths[i] == "" {
+			p.paths[i] = filepath.Join(p.Proc, "pressure", [3]string{"cpu", "memory", "io"}[i])
+		}
+		path := p.paths[i]
+		b, err := p.r.readPath(&p.held, path)
 		if absent(err) {
 			return nil, fmt.Errorf("no %s (kernel without PSI): %w", path, ErrAbsent)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if *f.dst, err = procfs.ParsePressure(b); err != nil {
+		if *dst, err = procfs.ParsePressure(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}

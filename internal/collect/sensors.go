@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
-	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/sysfs"
 )
 
@@ -19,21 +18,21 @@ import (
 // crit are the chip's thresholds, null when it has none or reports a
 // placeholder (NVMe's 65261.85).
 type Temp struct {
-	Chip  string        `json:"chip"`  // the driver's name: k10temp, nvme, acpitz ...
-	Hwmon string        `json:"hwmon"` // hwmonN: tells two chips of one name apart (until a reboot renumbers them)
-	Label string        `json:"label"` // tempN_label, else "tempN"
-	TempC lenient.Float `json:"temp_c"`
-	MaxC  lenient.Float `json:"max_c"`
-	CritC lenient.Float `json:"crit_c"`
+	Chip  string   `json:"chip"`  // the driver's name: k10temp, nvme, acpitz ...
+	Hwmon string   `json:"hwmon"` // hwmonN: tells two chips of one name apart (until a reboot renumbers them)
+	Label string   `json:"label"` // tempN_label, else "tempN"
+	TempC *float64 `json:"temp_c"`
+	MaxC  *float64 `json:"max_c"`
+	CritC *float64 `json:"crit_c"`
 }
 
 // Fan is one fan in the sensors payload; 0 rpm is what a header without a
 // fan reads.
 type Fan struct {
-	Chip  string       `json:"chip"`
-	Hwmon string       `json:"hwmon"`
-	Label string       `json:"label"`
-	RPM   lenient.Uint `json:"rpm"`
+	Chip  string  `json:"chip"`
+	Hwmon string  `json:"hwmon"`
+	Label string  `json:"label"`
+	RPM   *uint64 `json:"rpm"`
 }
 
 // SensorsData is the sensors payload.
@@ -42,20 +41,27 @@ type SensorsData struct {
 	Fans  []Fan  `json:"fans"`
 }
 
-// sensorRescanRounds is how often a chip's sensor list, labels and
-// thresholds are read again (every 20 fast rounds: 10 minutes at the
-// default cadence). In between only the inputs are read: a chip has a
-// dozen files and a host a dozen chips, too many for every round.
-const sensorRescanRounds = 20
+// sensorRescanRounds is how often the chip list, and each chip's sensor
+// list, labels and thresholds, are read again: every 120 fast rounds (an
+// hour at the default cadence), and at once when a held input stops
+// reading (a chip removed or rebound). In between only the inputs are
+// read, one pread each: a chip has a dozen files and a big host a dozen
+// chips, too many for every round. A chip hot-plugged in between shows up
+// at the next rescan.
+const sensorRescanRounds = 120
 
 // Sensors is the sensors source: <sys>/class/hwmon/hwmon*/.
 type Sensors struct {
 	Sys  string
 	Dump *dump.Handle
 
-	r     pseudoFiles
-	chips map[string]*hwmonChip
-	round uint64
+	r      pseudoFiles
+	chips  map[string]*hwmonChip
+	names  []string // the chip directories, sorted
+	listed uint64   // round of the last listing; 0: list again
+	// The last round's counts, to size this round's slices.
+	nTemps, nFans int
+	round         uint64
 }
 
 type hwmonChip struct {
@@ -70,7 +76,7 @@ type hwmonSensor struct {
 	input     string   // file name, relative to the hwmonN directory
 	h         heldFile // the input, kept open between rounds
 	label     string
-	max, crit lenient.Float
+	max, crit *float64 // set at a scan, never changed: samples point at them
 }
 
 // release closes the chip's held inputs.
@@ -89,31 +95,40 @@ func (s *Sensors) Collect(context.Context) (any, error) {
 	holdFor(&s.r, s)
 	s.round++
 	dir := filepath.Join(s.Sys, "class", "hwmon")
-	names, err := listDir(dir)
-	if absent(err) {
-		return nil, fmt.Errorf("no %s: %w", dir, ErrAbsent)
+	if s.listed == 0 || s.round-s.listed >= sensorRescanRounds {
+		names, err := listDir(dir)
+		if absent(err) {
+			return nil, fmt.Errorf("no %s: %w", dir, ErrAbsent)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list hwmon chips: %w", err)
+		}
+		slices.SortFunc(names, byNumber)
+		s.names, s.listed = names, s.round
 	}
-	if err != nil {
-		return nil, fmt.Errorf("list hwmon chips: %w", err)
-	}
-	slices.SortFunc(names, byNumber)
+	names := s.names
 	if s.chips == nil {
 		s.chips = map[string]*hwmonChip{}
 	}
-	d := SensorsData{Temps: []Temp{}, Fans: []Fan{}}
+	d := SensorsData{Temps: make([]Temp, 0, s.nTemps), Fans: make([]Fan, 0, s.nFans)}
+	temps, rpms := newFloats(s.nTemps), newUints(s.nFans)
+	defer func() { s.nTemps, s.nFans = len(d.Temps), len(d.Fans) }()
 	for _, hw := range names {
 		if !validName(hw) || !strings.HasPrefix(hw, "hwmon") {
 			continue
 		}
 		c := s.chips[hw]
 		if c == nil || c.scanned == 0 || s.round-c.scanned >= sensorRescanRounds {
+			if c != nil && c.scanned == 0 {
+				s.listed = 0 // a chip stopped reading: list the chips again next round
+			}
 			if c != nil {
 				c.release(&s.r)
 			}
 			c = s.scan(filepath.Join(dir, hw))
 			s.chips[hw] = c
 		}
-		s.readChip(&d, c, hw)
+		s.readChip(&d, c, hw, temps, rpms)
 	}
 	for hw, c := range s.chips {
 		if !slices.Contains(names, hw) {
@@ -125,7 +140,7 @@ func (s *Sensors) Collect(context.Context) (any, error) {
 }
 
 // readChip appends the chip's current readings to d.
-func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string) {
+func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string, temps *floats, rpms *uints) {
 	for i := range c.temps {
 		t := &c.temps[i]
 		b, err := s.r.readHeld(&t.h, c.dir, t.input)
@@ -133,9 +148,9 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string) {
 			c.scanned = 0 // a sensor gone: look again next round
 			continue
 		}
-		v := lenient.Float{}
+		var v *float64
 		if x, ok := sysfs.ParseMilliCelsius(b); ok {
-			v = lenient.F(x)
+			v = temps.of(x)
 		}
 		d.Temps = append(d.Temps, Temp{Chip: c.name, Hwmon: hw, Label: t.label, TempC: v, MaxC: t.max, CritC: t.crit})
 	}
@@ -146,9 +161,9 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string) {
 			c.scanned = 0
 			continue
 		}
-		v := lenient.Uint{}
+		var v *uint64
 		if x, err := sysfs.ParseUint(b); err == nil {
-			v = lenient.U(x)
+			v = rpms.of(x)
 		}
 		d.Fans = append(d.Fans, Fan{Chip: c.name, Hwmon: hw, Label: f.label, RPM: v})
 	}
@@ -158,7 +173,12 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string) {
 // the attributes in the device/ directory below the hwmon one.
 func (s *Sensors) scan(dir string) *hwmonChip {
 	c := &hwmonChip{scanned: s.round, dir: dir}
-	entries, _ := listDir(dir)
+	entries, err := listDir(dir)
+	if err != nil {
+		c.scanned = 0 // gone: the chip list is stale
+		s.listed = 0
+		return c
+	}
 	rel := ""
 	if !hasInputs(entries) {
 		if sub, err := listDir(filepath.Join(dir, "device")); err == nil && hasInputs(sub) {
@@ -215,18 +235,18 @@ func (s *Sensors) text(dirfd int, dir, name string) string {
 }
 
 // milli reads a threshold in millidegrees when entries list it.
-func (s *Sensors) milli(dirfd int, dir string, entries []string, rel, name string) lenient.Float {
+func (s *Sensors) milli(dirfd int, dir string, entries []string, rel, name string) *float64 {
 	if !slices.Contains(entries, name) {
-		return lenient.Float{}
+		return nil
 	}
 	b, err := s.r.readAttr(dirfd, dir, rel+name)
 	if err != nil {
-		return lenient.Float{}
+		return nil
 	}
 	if v, ok := sysfs.ParseMilliCelsius(b); ok {
-		return lenient.F(v)
+		return &v
 	}
-	return lenient.Float{}
+	return nil
 }
 
 // byNumber orders names by their text and then by the number in them, so

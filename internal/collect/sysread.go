@@ -297,31 +297,87 @@ func (r *pseudoFiles) readHeldOnce(h *heldFile, dir, name string) ([]byte, error
 	if r.Dump.Enabled() {
 		start = time.Now()
 	}
-	if cap(r.buf) < attrBuf {
-		r.buf = make([]byte, 0, attrBuf)
-	}
-	var n int
-	var err error
-	for {
-		n, err = unix.Pread(h.fd, r.buf[:cap(r.buf)], 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err == nil && n == cap(r.buf) {
-		err = unix.EFBIG // not an attribute
-	}
-	var b []byte
+	b, err := r.pread(h.fd)
 	if err != nil {
 		r.release(h)
 		err = &fs.PathError{Op: "read", Path: dir + "/" + name, Err: err}
-	} else {
-		b = r.buf[:n]
 	}
 	if r.Dump.Enabled() {
 		r.Dump.Read(dir+"/"+name, time.Now(), append([]byte(nil), b...), err, time.Since(start))
 	}
 	return b, err
+}
+
+// pread reads fd whole from offset 0. A read that fills the buffer may
+// have more behind it (a /proc file of many lines): the buffer grows and
+// the file is read again from 0, so what is returned is one consistent
+// generation of the file. The grown buffer is kept: the next round's read
+// of the same file fits in one call.
+func (r *pseudoFiles) pread(fd int) ([]byte, error) {
+	limit := r.Max
+	if limit <= 0 {
+		limit = 16 << 20
+	}
+	if cap(r.buf) < attrBuf {
+		r.buf = make([]byte, 0, attrBuf)
+	}
+	for {
+		n, err := unix.Pread(fd, r.buf[:cap(r.buf)], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n < cap(r.buf) {
+			return r.buf[:n], nil
+		}
+		if cap(r.buf) > limit {
+			return nil, unix.EFBIG
+		}
+		r.buf = make([]byte, 0, 2*cap(r.buf))
+	}
+}
+
+// heldPaths keeps files of fixed paths (/proc/net/dev, /proc/diskstats,
+// the pressure files, a bond's status) open between rounds. A path not
+// read for a round is closed by sweep, so the set follows the host (a bond
+// removed, its file closed).
+type heldPaths struct {
+	m     map[string]*heldPath
+	round uint64
+}
+
+type heldPath struct {
+	h    heldFile
+	used uint64
+}
+
+// readPath reads the file at p through a held descriptor.
+func (r *pseudoFiles) readPath(hp *heldPaths, p string) ([]byte, error) {
+	if hp.m == nil {
+		hp.m = map[string]*heldPath{}
+	}
+	e := hp.m[p]
+	if e == nil {
+		e = &heldPath{}
+		hp.m[p] = e
+	}
+	e.used = hp.round
+	dir, name := path.Split(p)
+	return r.readHeld(&e.h, strings.TrimSuffix(dir, "/"), name)
+}
+
+// sweep closes the paths not read since the last sweep and starts a new
+// round.
+func (r *pseudoFiles) sweep(hp *heldPaths) {
+	for p, e := range hp.m {
+		if e.used != hp.round {
+			r.release(&e.h)
+			delete(hp.m, p)
+		}
+	}
+	hp.round++
 }
 
 // release closes h if it is open.

@@ -115,7 +115,25 @@ func (f Float) MarshalJSON() ([]byte, error) {
 	if !f.Valid || math.IsNaN(f.V) || math.IsInf(f.V, 0) {
 		return []byte("null"), nil
 	}
-	return json.Marshal(f.V)
+	return appendFloat(make([]byte, 0, 24), f.V), nil
+}
+
+// appendFloat formats v exactly as encoding/json does a float64 (ES6
+// number formatting), without a nested json.Marshal: payloads carry
+// hundreds of rates per round.
+func appendFloat(b []byte, v float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, v, format, -1, 64)
+	if format == 'e' { // clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // Bool is a flag that Proxmox writes as 0/1, true/false or "1".

@@ -3,6 +3,7 @@ package lenient
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -183,4 +184,33 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Float's own formatting is encoding/json's, digit for digit.
+func TestFloatFormatIsJSONs(t *testing.T) {
+	for _, v := range []float64{0, -0.0, 1, -1, 0.1, 1.5, 100, 1e20, 1e21, 1.5e21, 1e-6, 9.99e-7, 1e-7, 123456789.125, 5e-324,
+		math.MaxFloat64, -math.MaxFloat64, 0.30000000000000004, 2.5e-10, 44.85, 65261.85} {
+		want, _ := json.Marshal(v)
+		got, _ := F(v).MarshalJSON()
+		if string(got) != string(want) {
+			t.Errorf("%v: %s, want %s", v, got, want)
+		}
+	}
+}
+
+func FuzzFloatFormat(f *testing.F) {
+	f.Add(1.5)
+	f.Add(1e-7)
+	f.Fuzz(func(t *testing.T, v float64) {
+		got, _ := F(v).MarshalJSON()
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			if string(got) != "null" {
+				t.Fatalf("%v: %s", v, got)
+			}
+			return
+		}
+		if want, _ := json.Marshal(v); string(got) != string(want) {
+			t.Fatalf("%v: %s, want %s", v, got, want)
+		}
+	})
 }

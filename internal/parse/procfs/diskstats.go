@@ -23,12 +23,14 @@ type DiskStat struct {
 }
 
 // ParseDiskstats appends the lines of /proc/diskstats to dst (reuse it
-// between rounds to parse without allocating). A line that is not
+// between rounds to parse without allocating); when keep is not nil, only
+// the devices it keeps (partitions, loop devices make most of the file:
+// their counters are not even parsed). A line that is not
 // "major minor name" and at least 11 counters (4.18 prints 15, 5.5 and
 // later 17) is skipped: a torn last line must not cost the other devices.
 // An input with lines but not one valid line is an error.
-func ParseDiskstats(b []byte, dst []DiskStat) ([]DiskStat, error) {
-	lines, bad := 0, []byte(nil)
+func ParseDiskstats(b []byte, dst []DiskStat, keep func(name []byte) bool) ([]DiskStat, error) {
+	lines, bad, valid := 0, []byte(nil), 0
 	for rest := b; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
@@ -45,16 +47,25 @@ func ParseDiskstats(b []byte, dst []DiskStat) ([]DiskStat, error) {
 		_, r = nextField(r)
 		name, r := nextField(r)
 		var c [11]uint64
-		if len(name) == 0 || uints(r, c[:]) != 11 {
+		if len(name) == 0 {
 			bad = line
 			continue
 		}
+		if keep != nil && !keep(name) {
+			valid++ // not checked further: not wanted
+			continue
+		}
+		if uints(r, c[:]) != 11 {
+			bad = line
+			continue
+		}
+		valid++
 		dst = append(dst, DiskStat{Major: v[0], Minor: v[1], Name: name,
 			ReadIOs: c[0], ReadMerges: c[1], ReadSectors: c[2], ReadMs: c[3],
 			WriteIOs: c[4], WriteMerges: c[5], WriteSectors: c[6], WriteMs: c[7],
 			InFlight: c[8], IOMs: c[9], WeightedMs: c[10]})
 	}
-	if lines > 0 && len(dst) == 0 {
+	if lines > 0 && valid == 0 {
 		return dst, fmt.Errorf("diskstats: no valid line (last bad: %q)", clip(bad))
 	}
 	return dst, nil

@@ -1,5 +1,7 @@
 package procfs
 
+import "bytes"
+
 // Allocation-free helpers for the fast cadence's files: the fast round
 // reads /proc/stat, /proc/diskstats and /proc/net/dev every 30 s (every
 // second in tests), so their parsers work on the bytes in place instead of
@@ -7,10 +9,8 @@ package procfs
 
 // nextLine returns the first line of b (without its newline) and the rest.
 func nextLine(b []byte) (line, rest []byte) {
-	for i, c := range b {
-		if c == '\n' {
-			return b[:i], b[i+1:]
-		}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i], b[i+1:]
 	}
 	return b, nil
 }

@@ -114,7 +114,7 @@ func TestParsePressure(t *testing.T) {
 }
 
 func TestParseDiskstats(t *testing.T) {
-	ds, err := ParseDiskstats(mustRead(t, "pve9/diskstats"), nil)
+	ds, err := ParseDiskstats(mustRead(t, "pve9/diskstats"), nil, nil)
 	if err != nil || len(ds) != 14 {
 		t.Fatalf("%d lines, %v", len(ds), err)
 	}
@@ -127,22 +127,30 @@ func TestParseDiskstats(t *testing.T) {
 		file  string
 		names string
 	}{{"old/diskstats-4.15", "sda sda1"}, {"old/diskstats-5.4", "sda nvme0n1"}} {
-		ds, err := ParseDiskstats(mustRead(t, c.file), nil)
+		ds, err := ParseDiskstats(mustRead(t, c.file), nil, nil)
 		if err != nil || names(ds) != c.names || ds[0].IOMs != 9876 {
 			t.Errorf("%s: %q %+v %v", c.file, names(ds), ds, err)
 		}
 	}
 	// A torn last line costs that line only; dst is reused.
 	buf := make([]DiskStat, 0, 4)
-	ds, err = ParseDiskstats([]byte("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 16 sdb 1 2 3"), buf)
+	ds, err = ParseDiskstats([]byte("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 16 sdb 1 2 3"), buf, nil)
 	if err != nil || names(ds) != "sda" || &ds[0] != &buf[:1][0] {
 		t.Fatalf("torn: %q %v", names(ds), err)
 	}
-	if ds, err := ParseDiskstats(nil, nil); err != nil || len(ds) != 0 {
+	// keep filters by name before the counters are parsed.
+	ds, err = ParseDiskstats(mustRead(t, "pve9/diskstats"), nil, func(n []byte) bool { return string(n) == "sdb" || string(n) == "zd0" })
+	if err != nil || names(ds) != "sdb zd0" || ds[1].WriteIOs != 7890123 {
+		t.Fatalf("keep: %q %v", names(ds), err)
+	}
+	if ds, err := ParseDiskstats([]byte("7 0 loop0 x\n"), nil, func([]byte) bool { return false }); err != nil || len(ds) != 0 {
+		t.Fatalf("all filtered: %v %v", ds, err)
+	}
+	if ds, err := ParseDiskstats(nil, nil, nil); err != nil || len(ds) != 0 {
 		t.Fatalf("empty: %v %v", ds, err)
 	}
 	for _, bad := range []string{"garbage\n", "8 0 sda 1 2 3\n", "x 0 sda 1 2 3 4 5 6 7 8 9 10 11\n", "8 0  \n", "8 0 sda 1 2 3 4 5 6 7 8 9 10 -11\n"} {
-		if ds, err := ParseDiskstats([]byte(bad), nil); err == nil {
+		if ds, err := ParseDiskstats([]byte(bad), nil, nil); err == nil {
 			t.Errorf("%q accepted: %+v", bad, ds)
 		}
 	}
@@ -273,7 +281,8 @@ func FuzzHostFiles(f *testing.F) {
 		if p, err := ParsePressure(b); err == nil && (p.Some == nil || p.Some.Avg10 < 0 || p.Some.Avg10 > 100) {
 			t.Fatalf("pressure %+v", p)
 		}
-		ds, _ := ParseDiskstats(b, nil)
+		ds, _ := ParseDiskstats(b, nil, nil)
+		ParseDiskstats(b, nil, func(n []byte) bool { return len(n) > 2 })
 		for _, d := range ds {
 			if len(d.Name) == 0 || strings.ContainsAny(string(d.Name), " \t\n") {
 				t.Fatalf("disk name %q", d.Name)
