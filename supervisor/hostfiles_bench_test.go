@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +31,19 @@ func bigHost(tb testing.TB, dir string) (proc, sys string) {
 	if err := os.CopyFS(proc, os.DirFS("../testdata/proc")); err != nil {
 		tb.Fatal(err)
 	}
-	files := map[string]string{}
-	link := map[string]string{}
+	files, links := map[string]string{}, map[string]string{}
+	bigNet(files, links)
+	bigDisks(files)
+	bigHwmon(files, links)
+	files["sys/kernel/mm/ksm/pages_sharing"] = "524288\n"
+	files["sys/devices/system/edac/mc/mc0/ce_count"], files["sys/devices/system/edac/mc/mc0/ue_count"] = "3\n", "0\n"
+	writeTree(tb, dir, files, links)
+	return proc, sys
+}
+
+// bigNet is 32 interfaces: 4 bonds of two NICs each, 4 bridges on them, 8
+// VLANs and 16 NICs in all.
+func bigNet(files, links map[string]string) {
 	var dev strings.Builder
 	dev.WriteString("Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n")
 	for i := range 32 {
@@ -50,20 +63,24 @@ func bigHost(tb testing.TB, dir string) (proc, sys string) {
 		d := "sys/devices/virtual/net/" + name
 		if devtype == "" {
 			d = fmt.Sprintf("sys/devices/pci0000:00/0000:00:%02x.0/net/%s", i, name)
-			link[d+"/device"] = "../.."
+			links[d+"/device"] = "../.."
 		}
-		link["sys/class/net/"+name] = "../../" + strings.TrimPrefix(d, "sys/")
+		links["sys/class/net/"+name] = "../../" + strings.TrimPrefix(d, "sys/")
 		files[d+"/uevent"] = fmt.Sprintf("INTERFACE=%s\nIFINDEX=%d\n", name, i+2)
 		if devtype != "" {
 			files[d+"/uevent"] += "DEVTYPE=" + devtype + "\n"
 		}
 		files[d+"/operstate"], files[d+"/speed"], files[d+"/mtu"] = "up\n", "10000\n", "9000\n"
 		if master != "" {
-			link[d+"/master"] = "../" + master
+			links[d+"/master"] = "../" + master
 		}
 		fmt.Fprintf(&dev, "%8s: %d %d 0 3 0 0 0 0 %d %d 0 0 0 0 0 0\n", name, 1e12+i, 1e9+i, 5e11+i, 4e8+i)
 	}
 	files["proc/net/dev"] = dev.String()
+}
+
+// bigDisks is 24 disks of 4 partitions each, and 8 loop devices.
+func bigDisks(files map[string]string) {
 	var ds strings.Builder
 	for i := range 24 {
 		name := "sd" + string(rune('a'+i))
@@ -77,9 +94,14 @@ func bigHost(tb testing.TB, dir string) (proc, sys string) {
 		fmt.Fprintf(&ds, "   7 %7d loop%d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", i, i)
 	}
 	files["proc/diskstats"] = ds.String()
+}
+
+// bigHwmon is 12 chips of 4 temperatures (with label, max, crit) and 2
+// fans each.
+func bigHwmon(files, links map[string]string) {
 	for i := range 12 {
 		d := fmt.Sprintf("sys/devices/platform/chip.%d/hwmon/hwmon%d", i, i)
-		link[fmt.Sprintf("sys/class/hwmon/hwmon%d", i)] = "../../" + strings.TrimPrefix(d, "sys/")
+		links[fmt.Sprintf("sys/class/hwmon/hwmon%d", i)] = "../../" + strings.TrimPrefix(d, "sys/")
 		files[d+"/name"] = "nct6775\n"
 		for t := 1; t <= 4; t++ {
 			files[fmt.Sprintf("%s/temp%d_input", d, t)] = fmt.Sprint(30000+t*1000, "\n")
@@ -89,8 +111,11 @@ func bigHost(tb testing.TB, dir string) (proc, sys string) {
 		}
 		files[d+"/fan1_input"], files[d+"/fan2_input"] = "1200\n", "0\n"
 	}
-	files["sys/kernel/mm/ksm/pages_sharing"] = "524288\n"
-	files["sys/devices/system/edac/mc/mc0/ce_count"], files["sys/devices/system/edac/mc/mc0/ue_count"] = "3\n", "0\n"
+}
+
+// writeTree writes files and symlinks (name: target) under dir.
+func writeTree(tb testing.TB, dir string, files, links map[string]string) {
+	tb.Helper()
 	for name, body := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -100,7 +125,7 @@ func bigHost(tb testing.TB, dir string) (proc, sys string) {
 			tb.Fatal(err)
 		}
 	}
-	for name, target := range link {
+	for name, target := range links {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			tb.Fatal(err)
@@ -109,7 +134,6 @@ func bigHost(tb testing.TB, dir string) (proc, sys string) {
 			tb.Fatal(err)
 		}
 	}
-	return proc, sys
 }
 
 // hostFilesSources are the issue-20 fast sources.
@@ -221,4 +245,48 @@ func BenchmarkHostFilesSource(b *testing.B) {
 			})
 		})
 	}
+}
+
+// The new fast sources allocate the same per round after hours as after
+// minutes: no state that grows with uptime (previous counters, held files,
+// static attributes are bounded by the host's devices). Windows of 240
+// rounds hold whole rescan cycles (20 rounds for interfaces, 120 for
+// chips), so their averages compare like with like.
+func TestHostFilesAllocationsFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 2000 rounds")
+	}
+	cfg := benchConfig(t, "ws://127.0.0.1:1/socket/websocket")
+	cfg.Proc.Root, cfg.Sys.Root = bigHost(t, t.TempDir())
+	env := Wire(cfg, nil, nil, discard)
+	var srcs []collect.Source
+	for _, s := range collect.For("fast", env) {
+		if slices.Contains(hostFilesSources, s.Name) || s.Name == "host" {
+			srcs = append(srcs, s)
+		}
+	}
+	if len(srcs) != 5 {
+		t.Fatalf("%d sources", len(srcs))
+	}
+	run := func(n int) float64 {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for range n {
+			for _, s := range srcs {
+				if _, err := s.Collect(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		runtime.ReadMemStats(&m1)
+		return float64(m1.Mallocs-m0.Mallocs) / float64(n)
+	}
+	run(240)
+	early := run(240)
+	run(1500)
+	late := run(240)
+	if late > early*1.02+1 {
+		t.Fatalf("allocations per round grew from %.1f to %.1f", early, late)
+	}
+	t.Logf("allocations per round: %.1f early, %.1f after 2000 rounds", early, late)
 }

@@ -37,7 +37,7 @@ import (
 
 // benchConfig is the footprint run's config: node pve1, the fake commands,
 // testdata/proc, all cadences on url.
-func benchConfig(b *testing.B, url string) *config.Config {
+func benchConfig(b testing.TB, url string) *config.Config {
 	b.Helper()
 	cfg, err := config.Parse([]byte(fmt.Sprintf("server_url = %q\ntoken = \"tok\"\nhost_id = \"bench\"\nnode = \"pve1\"\n", url)),
 		func() (string, error) { return "pve1", nil })

@@ -132,9 +132,12 @@ func TestParseDiskstats(t *testing.T) {
 			t.Errorf("%s: %q %+v %v", c.file, names(ds), ds, err)
 		}
 	}
+}
+
+func TestParseDiskstatsDamaged(t *testing.T) {
 	// A torn last line costs that line only; dst is reused.
 	buf := make([]DiskStat, 0, 4)
-	ds, err = ParseDiskstats([]byte("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 16 sdb 1 2 3"), buf, nil)
+	ds, err := ParseDiskstats([]byte("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 16 sdb 1 2 3"), buf, nil)
 	if err != nil || names(ds) != "sda" || &ds[0] != &buf[:1][0] {
 		t.Fatalf("torn: %q %v", names(ds), err)
 	}
@@ -211,11 +214,14 @@ func TestParseMountinfo(t *testing.T) {
 	if m := byPoint["/etc/pve"]; m.FSType != "fuse" {
 		t.Fatalf("pmxcfs %+v", m)
 	}
+}
+
+func TestParseMountinfoEscapes(t *testing.T) {
 	// Optional fields (none, several), every escape the kernel writes, ro.
 	in := `36 35 98:0 /mnt1 /mnt/a\011b\012c\134d ro,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue
 37 35 98:0 / /x rw - btrfs /dev/sdc ro
 38 35 98:0 / /bad\400 rw - ext4 /dev/sdd rw`
-	ms, err = ParseMountinfo([]byte(in))
+	ms, err := ParseMountinfo([]byte(in))
 	if err != nil || len(ms) != 3 {
 		t.Fatalf("%+v %v", ms, err)
 	}
