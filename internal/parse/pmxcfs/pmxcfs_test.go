@@ -139,7 +139,7 @@ func TestParseGuestConfigCurrentSectionOnly(t *testing.T) {
 		"onboot: 0\n":                  {},
 		"onboot: yes\n":                {}, // Perl's boolean format refuses it; Proxmox boots nothing
 		"[aa]\nsnaptime: 20\n[PENDING]\nsnaptime: 5\n[b]\nsnaptime: 1\n[bb]\nsnaptime: 10\n[special:cloudinit]\nsnaptime: 1\n": {Snapshots: 2, OldestSnaptime: 10},
-		"[Pending]\n[pve:pending]\n[1bad]\n[ok-1_x] \nsnaptime: x\n":                                       {Snapshots: 1},
+		"[Pending]\n[pve:pending]\n[1bad]\n[ok-1_x] \nsnaptime: x\n":                                                           {Snapshots: 1},
 		"tags: a\x00b\n":               {Tags: "a"},
 		"":                             {},
 		"\xff\xfe garbage\nlock: ok\n": {Lock: "ok"},
