@@ -1,12 +1,15 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
@@ -53,10 +56,34 @@ func (e *ReadError) Unwrap() error { return e.Err }
 // Read returns the file at path, waiting at most timeout (or until ctx
 // ends) for it.
 func (s *SlowFS) Read(ctx context.Context, timeout time.Duration, path string) ([]byte, error) {
+	return s.do(ctx, timeout, path, "cat", []string{path}, s.readFile, nil)
+}
+
+// ReadRedacted is Read for a file that holds secrets (/etc/subscription, a
+// certificate file that may carry a key): the dump gets redact(content)
+// instead of the content.
+func (s *SlowFS) ReadRedacted(ctx context.Context, timeout time.Duration, path string, redact func([]byte) []byte) ([]byte, error) {
+	return s.do(ctx, timeout, path, "cat", []string{path}, s.readFile, redact)
+}
+
+// ReadTail returns at most max bytes from the end of the regular file at
+// path, starting after the first newline when the file is longer (so it
+// begins at a whole line): a task index or a task log can be megabytes,
+// and the newest lines are at its end. A FIFO or a device is refused at
+// once (opened non-blocking, checked with fstat) instead of blocking.
+func (s *SlowFS) ReadTail(ctx context.Context, timeout time.Duration, path string, max int) ([]byte, error) {
+	return s.do(ctx, timeout, path, "tail", []string{"-c", strconv.Itoa(max), path}, func(path string) ([]byte, error) { return readTail(path, max) }, nil)
+}
+
+func (s *SlowFS) do(ctx context.Context, timeout time.Duration, path, cmd string, args []string, read func(string) ([]byte, error), redact func([]byte) []byte) ([]byte, error) {
 	start := time.Now()
-	b, err := s.read(ctx, timeout, path)
+	b, err := s.read(ctx, timeout, path, read)
 	if s.Dump.Enabled() {
-		rec := dump.CommandRecord{At: time.Now(), Command: "cat", Args: []string{path}, Duration: time.Since(start), Stdout: b}
+		out := b
+		if redact != nil && out != nil {
+			out = redact(out)
+		}
+		rec := dump.CommandRecord{At: time.Now(), Command: cmd, Args: args, Duration: time.Since(start), Stdout: out}
 		var re *ReadError
 		if errors.As(err, &re) {
 			rec.Outcome, rec.Err = re.Outcome, err.Error()
@@ -71,7 +98,7 @@ type readResult struct {
 	err error
 }
 
-func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string) ([]byte, error) {
+func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string, readFile func(string) ([]byte, error)) ([]byte, error) {
 	c, since := s.paths.Take(path)
 	if c == nil {
 		return nil, &ReadError{Path: path, Outcome: dump.Stuck,
@@ -79,7 +106,7 @@ func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string) (
 	}
 	done := make(chan readResult, 1)
 	go func() {
-		b, err := s.readFile(path)
+		b, err := readFile(path)
 		s.paths.Release(c)
 		done <- readResult{b, err}
 	}()
@@ -100,6 +127,40 @@ func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string) (
 	}
 	s.paths.Abandon(c)
 	return nil, &ReadError{Path: path, Outcome: dump.TimedOut, Reason: fmt.Sprintf("timed out after %s", timeout)}
+}
+
+// readTail is ReadTail's read, off the caller's goroutine.
+func readTail(path string, max int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	}
+	off := st.Size() - int64(max)
+	if off < 0 {
+		off = 0
+	}
+	// Read to the end as it is now: the file may grow while it is read,
+	// never past max bytes.
+	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, off, int64(max)), int64(max)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if off > 0 {
+		nl := bytes.IndexByte(b, '\n')
+		if nl < 0 {
+			return nil, nil // one line longer than max: nothing whole to give
+		}
+		b = b[nl+1:]
+	}
+	return b, nil
 }
 
 // readFile reads at most MaxBytes+1 bytes, so a runaway file cannot eat

@@ -24,6 +24,20 @@ type Guest struct {
 	Usage
 	Tags []string `json:"tags"`
 	Lock string   `json:"lock"`
+	GuestHealth
+}
+
+// GuestHealth is what the guests payload adds for Proxmox health checks.
+// /cluster/resources carries only hastate, so the pvesh path leaves onboot
+// and the snapshot fields null; the pmxcfs path fills them from the
+// guest's config.
+type GuestHealth struct {
+	OnBoot    *bool `json:"onboot"`
+	HAManaged *bool `json:"ha_managed"`
+	// Snapshots counts the guest's snapshots; OldestSnapshotSeconds is the
+	// age of the oldest (null when there is none with a snaptime).
+	Snapshots             *uint64 `json:"snapshots"`
+	OldestSnapshotSeconds *int64  `json:"oldest_snapshot_seconds"`
 }
 
 // Usage is a guest's resource figures, the same in pvesh's output and in
@@ -52,6 +66,8 @@ type rawResource struct {
 	Usage
 	Tags lenient.String `json:"tags"`
 	Lock lenient.String `json:"lock"`
+	// HAState is set for an HA-managed guest (its requested state).
+	HAState lenient.String `json:"hastate"`
 }
 
 // ParseGuests parses /cluster/resources and keeps node's qemu and lxc
@@ -80,12 +96,15 @@ func ParseGuests(b []byte, node string) ([]Guest, error) {
 		out = append(out, Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
 			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
-			Lock: string(r.Lock),
+			Lock: string(r.Lock), GuestHealth: GuestHealth{HAManaged: Bool(r.HAState != "")},
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VMID.V < out[j].VMID.V })
 	return out, nil
 }
+
+// Bool returns a pointer to v, for the nullable payload fields.
+func Bool(v bool) *bool { return &v }
 
 // SplitTags turns a tags property, "prod;web" (Proxmox also accepts , and
 // space), into a list; the pvesh and the pmxcfs paths must split alike.
