@@ -3,6 +3,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,94 +107,44 @@ type PVE struct {
 	EtcDir string `toml:"etc_dir"`
 }
 
-// Sources turns each source on or off (all on by default). A source that
-// is off is absent from the payload and runs no command.
-type Sources struct {
-	Host        bool `toml:"host"`
-	ZFSPools    bool `toml:"zfs_pools"`
-	ARC         bool `toml:"arc"`
-	Agent       bool `toml:"agent"`
-	Guests      bool `toml:"guests"`
-	ZFSDatasets bool `toml:"zfs_datasets"`
-	Storage     bool `toml:"storage"`
-	Disks       bool `toml:"disks"`
-	Node        bool `toml:"node"`
-	Cluster     bool `toml:"cluster"`
+// Sources holds the [sources] switches as the file sets them: a source the
+// file does not name keeps its default from the registry
+// (internal/collect.Registry). A switched-off source is absent from the
+// payload and runs no command.
+type Sources map[string]bool
+
+// Option adjusts what Parse and Load accept.
+type Option func(*options)
+
+type options struct {
+	sources []string // nil: any [sources] key is accepted
 }
 
-// SourceNames lists every source in cadence order (fast, medium, slow):
-// the keys of [sources] and the payload keys.
-var SourceNames = []string{"host", "zfs_pools", "arc", "agent", "guests", "zfs_datasets", "storage", "disks", "node", "cluster"}
+// KnownSources makes Parse refuse a [sources] key that is not one of names
+// (the registry's; internal/collect.ConfigOption passes them).
+func KnownSources(names []string) Option {
+	return func(o *options) { o.sources = names }
+}
 
-func (s *Sources) flag(name string) *bool {
-	switch name {
-	case "host":
-		return &s.Host
-	case "zfs_pools":
-		return &s.ZFSPools
-	case "arc":
-		return &s.ARC
-	case "agent":
-		return &s.Agent
-	case "guests":
-		return &s.Guests
-	case "zfs_datasets":
-		return &s.ZFSDatasets
-	case "storage":
-		return &s.Storage
-	case "disks":
-		return &s.Disks
-	case "node":
-		return &s.Node
-	case "cluster":
-		return &s.Cluster
+// unknown returns an error for each switch that names no source of known,
+// in the file's order; nil known accepts every name.
+func (s Sources) unknown(known []string, lines keyIndex) []error {
+	if known == nil {
+		return nil
 	}
-	return nil
-}
-
-// Enabled reports whether the source called name is on; an unknown name is off.
-func (s Sources) Enabled(name string) bool {
-	f := s.flag(name)
-	return f != nil && *f
-}
-
-// CheckSourceName returns an error listing the valid names when name is
-// not a source (once --source).
-func CheckSourceName(name string) error {
-	var s Sources
-	if s.flag(name) == nil {
-		return fmt.Errorf("unknown source %s; sources are %s", strconv.Quote(name), strings.Join(SourceNames, ", "))
-	}
-	return nil
-}
-
-// Only returns switches with every source off but name (once --source).
-func Only(name string) Sources {
-	var s Sources
-	if f := s.flag(name); f != nil {
-		*f = true
-	}
-	return s
-}
-
-// AllSources returns switches with every source on (the default).
-func AllSources() Sources {
-	var s Sources
-	for _, n := range SourceNames {
-		*s.flag(n) = true
-	}
-	return s
-}
-
-// Off lists the sources that are off, in cadence order.
-func (s Sources) Off() []string {
-	var off []string
-	for _, n := range SourceNames {
-		if !s.Enabled(n) {
-			off = append(off, n)
+	var bad []string
+	for name := range s {
+		if !slices.Contains(known, name) {
+			bad = append(bad, name)
 		}
 	}
-	return off
+	line := func(n string) int { return lines["sources."+n] }
+	slices.SortFunc(bad, func(a, b string) int { return cmp.Or(cmp.Compare(line(a), line(b)), cmp.Compare(a, b)) })
+	errs := make([]error, len(bad))
+	for i, n := range bad {
+		errs[i] = fmt.Errorf("%sunknown key %q (sources are %s)", lines.prefix(toml.Key{"sources", n}), printable("sources."+n), strings.Join(known, ", "))
+	}
+	return errs
 }
 
 // Reporter tunes the Phoenix channel session and the offline queue.
@@ -245,9 +197,8 @@ func Defaults() Config {
 			Zpool: "zpool", Zfs: "zfs", Pvesh: "pvesh", Smartctl: "smartctl",
 			MaxOutputBytes: 16 << 20,
 		},
-		Proc:    Proc{Root: "/proc"},
-		PVE:     PVE{EtcDir: "/etc/pve"},
-		Sources: AllSources(),
+		Proc: Proc{Root: "/proc"},
+		PVE:  PVE{EtcDir: "/etc/pve"},
 		Reporter: Reporter{
 			HeartbeatSeconds: 30, ReplyTimeoutSeconds: 10,
 			QueueMaxSamples: 2000, QueueMaxBytes: 64 << 20,
@@ -287,12 +238,12 @@ const MaxFileBytes = 1 << 20
 // supplies the default host_id and node (the short form is used). The file
 // must be a regular file (a FIFO would block the agent's start, a device
 // never end) of at most MaxFileBytes.
-func Load(path string, hostname func() (string, error)) (*Config, error) {
+func Load(path string, hostname func() (string, error), opts ...Option) (*Config, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(data, hostname)
+	cfg, err := Parse(data, hostname, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -329,7 +280,11 @@ func readFile(path string) ([]byte, error) {
 }
 
 // Parse decodes TOML bytes into a validated Config.
-func Parse(data []byte, hostname func() (string, error)) (*Config, error) {
+func Parse(data []byte, hostname func() (string, error), opts ...Option) (*Config, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg := Defaults()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
@@ -342,12 +297,9 @@ func Parse(data []byte, hostname func() (string, error)) (*Config, error) {
 	lines := keyLines(data)
 	var errs []error
 	for _, k := range md.Undecoded() {
-		hint := ""
-		if len(k) == 2 && k[0] == "sources" {
-			hint = " (sources are " + strings.Join(SourceNames, ", ") + ")"
-		}
-		errs = append(errs, fmt.Errorf("%sunknown key %q%s", lines.prefix(k), printable(k.String()), hint))
+		errs = append(errs, fmt.Errorf("%sunknown key %q", lines.prefix(k), printable(k.String())))
 	}
+	errs = append(errs, cfg.Sources.unknown(o.sources, lines)...)
 	if err := cfg.applyDefaults(hostname); err != nil {
 		errs = append(errs, err)
 	}

@@ -371,42 +371,37 @@ func BenchmarkManyUnknownKeys(b *testing.B) {
 
 const minimal = "server_url = \"ws://a/s\"\ntoken = \"t\"\n"
 
-// [sources]: all on by default, each switchable, mistakes named with key and line.
+// [sources]: the file's switches are kept as written; with KnownSources a
+// mistake is named with key and line, and every unknown name is reported.
 func TestSourceSwitches(t *testing.T) {
-	cfg, err := Parse([]byte(minimal), fixedHost("h"))
+	known := KnownSources([]string{"host", "guests", "disks", "zfs_datasets"})
+	cfg, err := Parse([]byte(minimal), fixedHost("h"), known)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range SourceNames {
-		if !cfg.Sources.Enabled(n) {
-			t.Errorf("%s off by default", n)
-		}
+	if len(cfg.Sources) != 0 {
+		t.Errorf("switches set by nothing: %v", cfg.Sources)
 	}
 	if cfg.PVE.EtcDir != "/etc/pve" || cfg.Timeouts.PmxcfsSeconds != 5 {
 		t.Errorf("pve defaults: %+v %d", cfg.PVE, cfg.Timeouts.PmxcfsSeconds)
 	}
-	cfg, err = Parse([]byte(minimal+"[sources]\ndisks = false\nzfs_datasets = false\nhost = true\n"), fixedHost("h"))
+	cfg, err = Parse([]byte(minimal+"[sources]\ndisks = false\nzfs_datasets = false\nhost = true\n"), fixedHost("h"), known)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if off := strings.Join(cfg.Sources.Off(), ","); off != "zfs_datasets,disks" {
-		t.Errorf("off = %s", off)
-	}
-	if cfg.Sources.Enabled("nosuch") {
-		t.Error("unknown source enabled")
-	}
-	if only := Only("guests"); strings.Join(only.Off(), ",") != "host,zfs_pools,arc,agent,zfs_datasets,storage,disks,node,cluster" {
-		t.Errorf("Only: %v", only.Off())
+	if fmt.Sprint(cfg.Sources) != "map[disks:false host:true zfs_datasets:false]" {
+		t.Errorf("switches = %v", cfg.Sources)
 	}
 	for body, want := range map[string]string{
-		minimal + "[sources]\ngusts = false\n":              `line 4: unknown key "sources.gusts" (sources are host, zfs_pools`,
-		minimal + "[sources]\nhost = \"no\"\n":              `line 4 (last key "sources.host")`,
-		minimal + "[pve]\netc_dir = \"\"\n":                 `line 4: pve.etc_dir: must not be empty`,
-		minimal + "[timeouts]\npmxcfs_seconds = 99999\n":    `line 4: timeouts.pmxcfs_seconds: must be a positive integer of at most 3600`,
-		minimal + "[timeouts]\npmxcfs_seconds = -1\n":       `line 4: timeouts.pmxcfs_seconds`,
-		"server_url = \"ws://a/s\"\ntoken = \"tok\"\n[x]\n": `unknown key "x"`,
+		minimal + "[sources]\ngusts = false\n":                    `line 4: unknown key "sources.gusts" (sources are host, guests, disks, zfs_datasets)`,
+		minimal + "[sources]\nhost = false\nb = true\na = true\n": "line 5: unknown key \"sources.b\"",
+		minimal + "[sources]\nhost = \"no\"\n":                    `line 4 (last key "sources.host")`,
+		minimal + "[pve]\netc_dir = \"\"\n":                       `line 4: pve.etc_dir: must not be empty`,
+		minimal + "[timeouts]\npmxcfs_seconds = 99999\n":          `line 4: timeouts.pmxcfs_seconds: must be a positive integer of at most 3600`,
+		minimal + "[timeouts]\npmxcfs_seconds = -1\n":             `line 4: timeouts.pmxcfs_seconds`,
+		"server_url = \"ws://a/s\"\ntoken = \"tok\"\n[x]\n":       `unknown key "x"`,
 	} {
-		_, err := Parse([]byte(body), fixedHost("h"))
+		_, err := Parse([]byte(body), fixedHost("h"), known)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
 		}
@@ -414,17 +409,14 @@ func TestSourceSwitches(t *testing.T) {
 			t.Errorf("token in error: %v", err)
 		}
 	}
-}
-
-func TestCheckSourceName(t *testing.T) {
-	for _, n := range SourceNames {
-		if err := CheckSourceName(n); err != nil {
-			t.Error(err)
-		}
+	// Two unknown names: both reported, in the file's order.
+	_, err = Parse([]byte(minimal+"[sources]\nzz = true\naa = true\n"), fixedHost("h"), known)
+	if err == nil || strings.Index(err.Error(), "sources.zz") > strings.Index(err.Error(), "sources.aa") || !strings.Contains(err.Error(), "line 5") {
+		t.Errorf("two unknown: %v", err)
 	}
-	err := CheckSourceName("gusts\x1b")
-	if err == nil || err.Error() != `unknown source "gusts\x1b"; sources are host, zfs_pools, arc, agent, guests, zfs_datasets, storage, disks, node, cluster` {
-		t.Errorf("%v", err)
+	// Without KnownSources (a caller that has no registry) any name passes.
+	if _, err := Parse([]byte(minimal+"[sources]\ngusts = false\n"), fixedHost("h")); err != nil {
+		t.Errorf("no KnownSources: %v", err)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/proxmox-agent/proxmox-agent/actors/writer"
-	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
@@ -28,12 +27,13 @@ func Once(o Options) (map[string]json.RawMessage, error) {
 	cfg, log := o.Config, o.Log
 	kinds := messages.Kinds
 	if o.Source != "" {
-		if err := config.CheckSourceName(o.Source); err != nil {
-			return nil, err
+		spec, ok := collect.Lookup(o.Source)
+		if !ok {
+			return nil, collect.CheckSourceName(o.Source)
 		}
 		only := *cfg
-		only.Sources = config.Only(o.Source)
-		cfg, kinds = &only, []string{collect.Kinds[o.Source]}
+		only.Sources = collect.Only(o.Source)
+		cfg, kinds = &only, []string{spec.Cadence}
 	}
 	dumpDir := cfg.Debug.DumpDir
 	if o.DumpDir != "" {

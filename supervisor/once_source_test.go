@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/collect"
 )
 
 // once --source runs one source, even one [sources] turns off, and prints
@@ -12,7 +15,7 @@ import (
 func TestOnceSource(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.PVE.EtcDir = "../testdata/pmxcfs/pve9"
-	cfg.Sources.Cluster = false
+	cfg.Sources = config.Sources{"cluster": false}
 	out, err := Once(Options{Config: cfg, Log: discard, Source: "cluster"})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +33,7 @@ func TestOnceSource(t *testing.T) {
 	if len(p.Data) != 1 || len(p.Errors) != 0 || !strings.Contains(string(p.Data["cluster"]), `"name":"lab"`) {
 		t.Errorf("payload %s", out["slow"])
 	}
-	if !cfg.Sources.Enabled("guests") || cfg.Sources.Enabled("cluster") {
+	if !collect.Enabled(cfg, "guests") || collect.Enabled(cfg, "cluster") {
 		t.Error("Once changed the caller's config")
 	}
 	_, err = Once(Options{Config: cfg, Log: discard, Source: "gusts"})
@@ -43,15 +46,31 @@ func TestOnceSource(t *testing.T) {
 func TestOnceLeavesOutSwitchedOffSources(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.PVE.EtcDir = "../testdata/pmxcfs/pve9"
-	cfg.Sources.Cluster, cfg.Sources.Host = false, false
+	cfg.Sources = config.Sources{"cluster": false, "host": false}
 	out, err := Once(Options{Config: cfg, Log: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for kind, body := range out {
-		if strings.Contains(string(body), `"cluster"`) || strings.Contains(string(body), `"host"`) {
-			t.Errorf("%s: %s", kind, body)
+		var p struct {
+			Data   map[string]json.RawMessage `json:"data"`
+			Errors map[string]string          `json:"errors"`
 		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"cluster", "host"} {
+			if _, in := p.Data[name]; in {
+				t.Errorf("%s: %s in data", kind, name)
+			}
+			if _, in := p.Errors[name]; in {
+				t.Errorf("%s: %s in errors", kind, name)
+			}
+		}
+	}
+	// The self-report says which are off, in cadence order.
+	if !strings.Contains(string(out["fast"]), `"sources_off":["host","cluster"]`) {
+		t.Errorf("self-report: %s", out["fast"])
 	}
 	if !strings.Contains(string(out["fast"]), `"agent"`) {
 		t.Errorf("fast lost its other sources: %s", out["fast"])

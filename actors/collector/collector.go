@@ -5,6 +5,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -171,7 +172,7 @@ func (c *collector) logHealth(errs map[string]error) {
 			continue
 		}
 		tr.Fail(now, func(suppressed uint64) {
-			if runner.NotFound(err) {
+			if runner.NotFound(err) || errors.Is(err, collect.ErrAbsent) {
 				c.o.Log.Info("source not present on this host", "source", name, "err", err)
 				return
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/collect"
 	"github.com/proxmox-agent/proxmox-agent/internal/logging"
 	"github.com/proxmox-agent/proxmox-agent/internal/sdnotify"
 	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
@@ -81,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.dumpDir, "dump-dir", "", "write the diagnostic dump here (overrides [debug] dump_dir)")
 	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (overrides [log] format)")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides [log] level)")
-	fs.StringVar(&f.source, "source", "", "once only: run this one source (one of "+strings.Join(config.SourceNames, ", ")+")")
+	fs.StringVar(&f.source, "source", "", "once only: run this one source (one of "+strings.Join(collect.Names(), ", ")+")")
 	fs.BoolVar(&f.json, "json", false, "status only: print the JSON document")
 	fs.StringVar(&f.socket, "socket", "", "status only: the agent's socket (default: [status] socket of the config)")
 	fs.StringVar(&f.since, "since", "", "replay only: samples collected at or after this RFC 3339 time")
@@ -155,7 +156,7 @@ func sourceFlagError(cmd, source string) string {
 	case cmd != "once":
 		return "--source works only with once"
 	}
-	if err := config.CheckSourceName(source); err != nil {
+	if err := collect.CheckSourceName(source); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -192,7 +193,7 @@ func agentVersion() string {
 // and the flags. The logger is usable even when the config is not.
 func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error) {
 	path := config.ResolvePath(f.config, os.Getenv)
-	cfg, err := config.Load(path, os.Hostname)
+	cfg, err := config.Load(path, os.Hostname, collect.ConfigOption())
 	format, level := f.logFormat, f.logLevel
 	if cfg != nil {
 		if format == "" {
@@ -221,7 +222,7 @@ func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error)
 
 func checkConfig(f flags, stdout, stderr io.Writer) int {
 	path := config.ResolvePath(f.config, os.Getenv)
-	cfg, err := config.Load(path, os.Hostname)
+	cfg, err := config.Load(path, os.Hostname, collect.ConfigOption())
 	if err != nil {
 		fmt.Fprintf(stderr, "config invalid: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return 1
@@ -230,7 +231,7 @@ func checkConfig(f flags, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "config ok: %s (host_id=%s topic=%s server=%s)\n", path, cfg.HostID, cfg.Topic, cfg.RedactedURL())
-	fmt.Fprintf(stdout, "sources: %s\n", switches(cfg.Sources))
+	fmt.Fprintf(stdout, "sources: %s\n", collect.Switches(cfg))
 	fmt.Fprintf(stdout, "spool: %s\nstatus socket: %s\n", spoolLine(cfg.Spool), orOff(cfg.Status.Socket))
 	return 0
 }
@@ -247,19 +248,6 @@ func orOff(s string) string {
 		return "off"
 	}
 	return s
-}
-
-// switches renders [sources] as "host=on … cluster=off" in cadence order.
-func switches(s config.Sources) string {
-	parts := make([]string, len(config.SourceNames))
-	for i, n := range config.SourceNames {
-		state := "on"
-		if !s.Enabled(n) {
-			state = "off"
-		}
-		parts[i] = n + "=" + state
-	}
-	return strings.Join(parts, " ")
 }
 
 func daemon(f flags, stderr io.Writer) int {
@@ -377,8 +365,8 @@ func once(f flags, stdout, stderr io.Writer) int {
 	}
 	// stdout is the JSON; the switches go to the log, so a source missing
 	// from the output is explained.
-	switch off := cfg.Sources.Off(); {
-	case f.source != "" && !cfg.Sources.Enabled(f.source):
+	switch off := collect.Off(cfg); {
+	case f.source != "" && !collect.Enabled(cfg, f.source):
 		log.Warn("source is off in [sources]; running it because --source asked for it", "source", f.source)
 	case f.source == "" && len(off) > 0:
 		log.Info("sources switched off in [sources]", "off", strings.Join(off, ","))

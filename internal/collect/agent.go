@@ -10,6 +10,9 @@ import (
 type Agent struct {
 	Env     *Env
 	Version string
+	// Off lists the sources [sources] switches off, so the server can tell
+	// a source that is off from one that vanished.
+	Off []string
 }
 
 // AgentData is the agent payload.
@@ -31,12 +34,16 @@ type AgentData struct {
 	Poisoned      uint64            `json:"poisoned"`
 	DumpDropped   uint64            `json:"dump_dropped"` // dump entries dropped while the writer was behind
 	LastError     string            `json:"last_error,omitempty"`
+	SourcesOff    []string          `json:"sources_off"`
 }
 
 // Collect reads the supervisor's counters and asks the reporter for its state.
 func (a *Agent) Collect(context.Context) (any, error) {
 	env := a.Env
-	d := AgentData{Version: a.Version, GoVersion: runtime.Version(), SkippedTicks: map[string]uint64{}}
+	d := AgentData{Version: a.Version, GoVersion: runtime.Version(), SkippedTicks: map[string]uint64{}, SourcesOff: a.Off}
+	if d.SourcesOff == nil {
+		d.SourcesOff = []string{}
+	}
 	if env == nil || env.Stats == nil {
 		return d, nil
 	}

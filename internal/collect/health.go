@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -40,7 +41,8 @@ func (h *Health) Record(start, end time.Time, errs map[string]error) {
 			s = &SourceHealth{Name: name}
 			h.sources[name] = s
 		}
-		if err == nil {
+		if err == nil || errors.Is(err, ErrAbsent) {
+			// A source that does not apply here did what it could.
 			s.LastOK = end
 			continue
 		}

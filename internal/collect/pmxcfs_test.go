@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,7 +107,7 @@ func TestMediumRoundPvesh(t *testing.T) {
 	run := func(etcDir string) (guests []byte, source string, pveshRuns []string) {
 		cfg := testConfig(t)
 		cfg.Commands.Pvesh, cfg.PVE.EtcDir, cfg.Proc.Root = bin, etcDir, "../../testdata/proc"
-		cfg.Sources.ZFSDatasets = false // its zfs is not the point here
+		cfg.Sources = config.Sources{"zfs_datasets": false} // its zfs is not the point here
 		os.Remove(calls)
 		env := &Env{Config: cfg, Runner: &runner.Runner{}, Stats: NewStats()}
 		s := CollectOnce("medium", For("medium", env), slog.New(slog.DiscardHandler))
@@ -219,7 +220,7 @@ func TestStuckReadRoundGoesOnTime(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.PVE.EtcDir, cfg.Commands.Pvesh, cfg.Timeouts.PmxcfsSeconds = dir, "/nonexistent/pvesh", 1
-	cfg.Sources.ZFSDatasets = false
+	cfg.Sources = config.Sources{"zfs_datasets": false}
 	rec := &recorder{}
 	env := &Env{Config: cfg, Dump: rec.handle(), Stats: NewStats()}
 	round := NewRound("medium", Build("medium", cfg, &runner.Runner{}, FS{Root: "../../testdata/proc"}, env), nil, nil)
@@ -319,25 +320,80 @@ func TestClusterStandaloneAndOffline(t *testing.T) {
 	}
 }
 
-// Kinds, Build and config.SourceNames name the same sources.
-func TestKindsMatchBuild(t *testing.T) {
+// Build runs each Registry row on its own cadence, once, and [sources]
+// validation accepts exactly the Registry's names.
+func TestBuildFollowsRegistry(t *testing.T) {
 	cfg := testConfig(t)
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for _, kind := range []string{"fast", "medium", "slow"} {
 		for _, s := range Build(kind, cfg, &fakeRun{}, FS{}, nil) {
-			if Kinds[s.Name] != kind {
-				t.Errorf("%s runs on %s, Kinds says %q", s.Name, kind, Kinds[s.Name])
+			if _, dup := seen[s.Name]; dup {
+				t.Errorf("%s built twice", s.Name)
 			}
-			seen[s.Name] = true
+			seen[s.Name] = kind
+			if s.Timeout <= 0 {
+				t.Errorf("%s has no timeout", s.Name)
+			}
 		}
 	}
-	if len(seen) != len(Kinds) || len(config.SourceNames) != len(Kinds) {
-		t.Errorf("Build %d sources, Kinds %d, config %d", len(seen), len(Kinds), len(config.SourceNames))
-	}
-	for _, n := range config.SourceNames {
-		if !seen[n] {
-			t.Errorf("config names %s, Build does not", n)
+	for _, spec := range Registry {
+		if seen[spec.Name] != spec.Cadence {
+			t.Errorf("%s: built on %q, registry says %q", spec.Name, seen[spec.Name], spec.Cadence)
 		}
+		if spec.Doc == "" {
+			t.Errorf("%s has no Doc line", spec.Name)
+		}
+		body := "server_url = \"ws://a/s\"\ntoken = \"t\"\n[sources]\n" + spec.Name + " = false\n"
+		if _, err := config.Parse([]byte(body), func() (string, error) { return "h", nil }, ConfigOption()); err != nil {
+			t.Errorf("[sources] %s refused: %v", spec.Name, err)
+		}
+	}
+	if len(seen) != len(Registry) {
+		t.Errorf("built %d sources, registry has %d", len(seen), len(Registry))
+	}
+	if _, err := config.Parse([]byte("server_url = \"ws://a/s\"\ntoken = \"t\"\n[sources]\ngusts = false\n"), func() (string, error) { return "h", nil }, ConfigOption()); err == nil {
+		t.Error("an unknown source name was accepted")
+	}
+}
+
+// A source off by default runs only when [sources] turns it on.
+func TestRegistryDefaults(t *testing.T) {
+	saved := Registry
+	t.Cleanup(func() { Registry = saved })
+	Registry = append(slices.Clone(saved), Spec{Name: "optin", Cadence: "fast", Timeout: fixed(time.Second),
+		New: func(*Deps) func(context.Context) (any, error) {
+			return func(context.Context) (any, error) { return 1, nil }
+		}, Doc: "test"})
+	cfg := testConfig(t)
+	has := func() bool {
+		for _, s := range Build("fast", cfg, &fakeRun{}, FS{}, nil) {
+			if s.Name == "optin" {
+				return true
+			}
+		}
+		return false
+	}
+	if has() || Enabled(cfg, "optin") || !slices.Contains(Off(cfg), "optin") {
+		t.Error("an opt-in source runs by default")
+	}
+	cfg.Sources = config.Sources{"optin": true}
+	if !has() || !Enabled(cfg, "optin") {
+		t.Error("an opt-in source switched on does not run")
+	}
+}
+
+func TestCheckSourceName(t *testing.T) {
+	for _, n := range Names() {
+		if err := CheckSourceName(n); err != nil {
+			t.Error(err)
+		}
+	}
+	err := CheckSourceName("gusts\x1b")
+	if err == nil || err.Error() != `unknown source "gusts\x1b"; sources are `+strings.Join(Names(), ", ") {
+		t.Errorf("%v", err)
+	}
+	if !strings.HasPrefix(strings.Join(Names(), ","), "host,zfs_pools,arc,agent,") {
+		t.Errorf("names not in cadence order: %v", Names())
 	}
 }
 
@@ -374,7 +430,7 @@ func TestSourceSwitches(t *testing.T) {
 		}
 		return keys, strings.Join(append(rec.lines(), run.calls...), "\n")
 	}
-	allKeys, allTrace := round(config.AllSources())
+	allKeys, allTrace := round(config.Sources{})
 	for name, want := range traces {
 		if !allKeys[name] {
 			t.Errorf("all on: %s missing", name)
@@ -385,15 +441,13 @@ func TestSourceSwitches(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range config.SourceNames {
+	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
-			sw := config.AllSources()
-			sw = offOne(sw, name)
-			keys, trace := round(sw)
+			keys, trace := round(offOne(name))
 			if keys[name] {
 				t.Errorf("%s is off but in the payload", name)
 			}
-			if len(keys) != len(config.SourceNames)-1 {
+			if len(keys) != len(allKeys)-1 {
 				t.Errorf("%d keys, want every other source", len(keys))
 			}
 			for _, w := range traces[name] {
@@ -407,8 +461,8 @@ func TestSourceSwitches(t *testing.T) {
 
 // offOne turns one source off through the TOML a user would write, so the
 // test also covers the key names.
-func offOne(sw config.Sources, name string) config.Sources {
-	cfg, err := config.Parse([]byte("server_url = \"ws://a/s\"\ntoken = \"t\"\n[sources]\n"+name+" = false\n"), func() (string, error) { return "h", nil })
+func offOne(name string) config.Sources {
+	cfg, err := config.Parse([]byte("server_url = \"ws://a/s\"\ntoken = \"t\"\n[sources]\n"+name+" = false\n"), func() (string, error) { return "h", nil }, ConfigOption())
 	if err != nil {
 		panic(err)
 	}

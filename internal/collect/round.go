@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -148,6 +149,9 @@ func assemble(kind string, at time.Time, results []result) Result {
 	out := Result{Sample: s, Errs: map[string]error{}}
 	for _, res := range results {
 		out.Errs[res.name] = res.err
+		if errors.Is(res.err, ErrAbsent) {
+			continue // not on this host: out of the payload, logged once by the collector
+		}
 		if res.err == nil {
 			s.Data[res.name] = res.data
 			continue

@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,4 +64,31 @@ func TestHungSourceStaysBusyUntilItReturns(t *testing.T) {
 		}
 		return s.Data["hung"] == "late"
 	})
+}
+
+// A source that does not apply to this host is out of the payload: neither
+// data nor an error entry; a real failure next to it still is an error, and
+// the round still hands the absence to the collector for its log.
+func TestAbsentSourceLeavesNoKey(t *testing.T) {
+	srcs := []Source{
+		{Name: "ha", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+			return nil, fmt.Errorf("no /etc/pve/ha/manager_status: %w", ErrAbsent)
+		}},
+		{Name: "broken", Timeout: time.Second, Collect: func(context.Context) (any, error) { return nil, errors.New("garbage") }},
+		{Name: "quick", Timeout: time.Second, Collect: func(context.Context) (any, error) { return "ok", nil }},
+	}
+	res := NewRound("slow", srcs, nil, nil).Run(time.Now())
+	s := res.Sample
+	if _, ok := s.Data["ha"]; ok {
+		t.Errorf("absent source in data: %v", s.Data)
+	}
+	if _, ok := s.Errors["ha"]; ok {
+		t.Errorf("absent source in errors: %v", s.Errors)
+	}
+	if s.Errors["broken"] != "garbage" || s.Data["quick"] != "ok" {
+		t.Errorf("data %v errors %v", s.Data, s.Errors)
+	}
+	if !errors.Is(res.Errs["ha"], ErrAbsent) {
+		t.Errorf("the collector is not told: %v", res.Errs)
+	}
 }

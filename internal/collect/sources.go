@@ -1,7 +1,6 @@
-// Package sources wires the data sources into each cadence: which source
-// runs on fast, medium and slow, with which binary, path and timeout. Each
-// source lives in its own file and only runs commands or reads files; the
-// parsing is in zfs, pve, smart and procfs.
+// Package collect runs the data sources of each cadence: the Registry
+// declares them, each lives in a file of its own and only runs commands or
+// reads files; the parsing is in internal/parse.
 package collect
 
 import (
@@ -27,68 +26,103 @@ func For(kind string, env *Env) []Source {
 	return Build(kind, env.Config, env.Runner, FS{Root: env.Config.Proc.Root, Dump: env.Dump}, env)
 }
 
-// Kinds maps each source to its cadence; Build must agree (a test checks).
-var Kinds = map[string]string{
-	"host": "fast", "zfs_pools": "fast", "arc": "fast", "agent": "fast",
-	"guests": "medium", "zfs_datasets": "medium",
-	"storage": "slow", "disks": "slow", "node": "slow", "cluster": "slow",
-}
-
 // Build is For with the runner and proc root passed in, so tests point them
 // at fakes and testdata. Sources switched off in cfg.Sources are left out:
 // they run nothing and are absent from the payload.
 func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Source {
+	d := &Deps{Config: cfg, Run: run, FS: fs, Env: env, Log: slog.New(slog.DiscardHandler), Now: time.Now, Off: Off(cfg)}
+	if env != nil && env.Log != nil {
+		d.Log = env.Log
+	}
+	d.Files = env.Files()
+	if env == nil {
+		d.Files.Dump = fs.Dump
+	}
 	var on []Source
-	for _, s := range build(kind, cfg, run, fs, env) {
-		if cfg.Sources.Enabled(s.Name) {
-			on = append(on, s)
+	for _, s := range Registry {
+		if s.Cadence == kind && Enabled(cfg, s.Name) {
+			on = append(on, Source{Name: s.Name, Timeout: s.Timeout(cfg), Collect: s.New(d)})
 		}
 	}
 	return on
 }
 
-func build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Source {
-	t := cfg.Timeouts
-	zpoolT, zfsT := config.Seconds(t.ZpoolSeconds), config.Seconds(t.ZfsSeconds)
-	pveshT, smartT := config.Seconds(t.PveshSeconds), config.Seconds(t.SmartctlSeconds)
-	pmxcfsT := config.Seconds(t.PmxcfsSeconds)
-	log := slog.New(slog.DiscardHandler)
-	if env != nil && env.Log != nil {
-		log = env.Log
+// Timeouts of the sources that run commands or read /etc/pve: their
+// commands' timeouts plus the runner's grace to reap a killed child.
+func zpoolTimeout(c *config.Config) time.Duration {
+	return 2*config.Seconds(c.Timeouts.ZpoolSeconds) + slack
+}
+func zfsTimeout(c *config.Config) time.Duration {
+	return 2*config.Seconds(c.Timeouts.ZfsSeconds) + slack
+}
+func pveshTimeout(c *config.Config) time.Duration {
+	return config.Seconds(c.Timeouts.PveshSeconds) + slack
+}
+func smartTimeout(c *config.Config) time.Duration {
+	return 2*config.Seconds(c.Timeouts.SmartctlSeconds) + slack
+}
+func guestsTimeout(c *config.Config) time.Duration {
+	return config.Seconds(c.Timeouts.PmxcfsSeconds) + config.Seconds(c.Timeouts.PveshSeconds) + slack
+}
+func clusterTimeout(c *config.Config) time.Duration {
+	return config.Seconds(c.Timeouts.PmxcfsSeconds) + time.Second
+}
+
+// Constructors of the Registry's rows.
+
+func newHost(d *Deps) func(context.Context) (any, error) { return (&Host{FS: d.FS}).Collect }
+func newARC(d *Deps) func(context.Context) (any, error)  { return (&ARC{FS: d.FS}).Collect }
+
+func newAgent(d *Deps) func(context.Context) (any, error) {
+	return (&Agent{Env: d.Env, Version: d.Config.Version, Off: d.Off}).Collect
+}
+
+func newZFSPools(d *Deps) func(context.Context) (any, error) {
+	return (&ZFSPools{Zpool: d.zpool(), FS: d.FS, Loc: time.Local}).Collect
+}
+
+func newDatasets(d *Deps) func(context.Context) (any, error) {
+	return (&Datasets{Zfs: d.zfs()}).Collect
+}
+
+func newGuests(d *Deps) func(context.Context) (any, error) {
+	c := d.Config
+	g := &Guests{Run: d.Run, Pvesh: c.Commands.Pvesh, Node: c.Node, Timeout: config.Seconds(c.Timeouts.PveshSeconds),
+		EtcDir: c.PVE.EtcDir, Files: d.Files, ReadTimeout: config.Seconds(c.Timeouts.PmxcfsSeconds), Log: d.Log}
+	if d.Env != nil && d.Env.Stats != nil {
+		stats := d.Env.Stats
+		g.Used = func(path string) { stats.GuestsSource.Store(&path) }
 	}
-	files := env.Files()
-	if env == nil {
-		files.Dump = fs.Dump
-	}
-	switch kind {
-	case "fast":
-		pools := &ZFSPools{Zpool: zfsTool{Run: run, Path: cfg.Commands.Zpool, Timeout: zpoolT, Log: log}, FS: fs, Loc: time.Local}
-		return []Source{
-			{Name: "host", Timeout: 5 * time.Second, Collect: (&Host{FS: fs}).Collect},
-			{Name: "zfs_pools", Timeout: 2*zpoolT + slack, Collect: pools.Collect},
-			{Name: "arc", Timeout: 5 * time.Second, Collect: (&ARC{FS: fs}).Collect},
-			{Name: "agent", Timeout: 5 * time.Second, Collect: (&Agent{Env: env, Version: cfg.Version}).Collect},
-		}
-	case "medium":
-		guests := &Guests{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT,
-			EtcDir: cfg.PVE.EtcDir, Files: files, ReadTimeout: pmxcfsT, Log: log}
-		if env != nil && env.Stats != nil {
-			guests.Used = func(path string) { env.Stats.GuestsSource.Store(&path) }
-		}
-		return []Source{
-			{Name: "guests", Timeout: pmxcfsT + pveshT + slack, Collect: guests.Collect},
-			{Name: "zfs_datasets", Timeout: 2*zfsT + slack, Collect: (&Datasets{Zfs: zfsTool{Run: run, Path: cfg.Commands.Zfs, Timeout: zfsT, Log: log}}).Collect},
-		}
-	case "slow":
-		return []Source{
-			{Name: "storage", Timeout: pveshT + slack, Collect: (&Storage{Run: run, Pvesh: cfg.Commands.Pvesh, Node: cfg.Node, Timeout: pveshT}).Collect},
-			{Name: "disks", Timeout: 2*smartT + slack, Collect: (&Disks{Run: run, Smartctl: cfg.Commands.Smartctl, Timeout: smartT}).Collect},
-			{Name: "node", Timeout: pveshT + slack, Collect: (&Node{Run: run, Pvesh: cfg.Commands.Pvesh, Zfs: cfg.Commands.Zfs,
-				Node: cfg.Node, FS: fs, PveshTimeout: pveshT, ZfsTimeout: zfsT}).Collect},
-			{Name: "cluster", Timeout: pmxcfsT + time.Second, Collect: (&Cluster{EtcDir: cfg.PVE.EtcDir, Files: files, Timeout: pmxcfsT}).Collect},
-		}
-	}
-	return nil
+	return g.Collect
+}
+
+func newStorage(d *Deps) func(context.Context) (any, error) {
+	c := d.Config
+	return (&Storage{Run: d.Run, Pvesh: c.Commands.Pvesh, Node: c.Node, Timeout: config.Seconds(c.Timeouts.PveshSeconds)}).Collect
+}
+
+func newDisks(d *Deps) func(context.Context) (any, error) {
+	c := d.Config
+	return (&Disks{Run: d.Run, Smartctl: c.Commands.Smartctl, Timeout: config.Seconds(c.Timeouts.SmartctlSeconds)}).Collect
+}
+
+func newNode(d *Deps) func(context.Context) (any, error) {
+	c := d.Config
+	return (&Node{Run: d.Run, Pvesh: c.Commands.Pvesh, Zfs: c.Commands.Zfs, Node: c.Node, FS: d.FS,
+		PveshTimeout: config.Seconds(c.Timeouts.PveshSeconds), ZfsTimeout: config.Seconds(c.Timeouts.ZfsSeconds)}).Collect
+}
+
+func newCluster(d *Deps) func(context.Context) (any, error) {
+	c := d.Config
+	return (&Cluster{EtcDir: c.PVE.EtcDir, Files: d.Files, Timeout: config.Seconds(c.Timeouts.PmxcfsSeconds)}).Collect
+}
+
+func (d *Deps) zpool() zfsTool {
+	return zfsTool{Run: d.Run, Path: d.Config.Commands.Zpool, Timeout: config.Seconds(d.Config.Timeouts.ZpoolSeconds), Log: d.Log}
+}
+
+func (d *Deps) zfs() zfsTool {
+	return zfsTool{Run: d.Run, Path: d.Config.Commands.Zfs, Timeout: config.Seconds(d.Config.Timeouts.ZfsSeconds), Log: d.Log}
 }
 
 // output returns stdout of a successful command, or its error.

@@ -156,7 +156,7 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatal(err)
 	}
 	if string(want) != string(got)+"\n" {
-		t.Errorf("%s differs from the golden file (go test ./sources -update to accept):\n%s", name, got)
+		t.Errorf("%s differs from the golden file (go test ./internal/collect -update to accept):\n%s", name, got)
 	}
 }
 
