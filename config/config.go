@@ -83,15 +83,19 @@ type Timeouts struct {
 	// PmxcfsSeconds bounds the reads of one source from /etc/pve: they are
 	// FUSE reads that block for as long as pmxcfs is stuck.
 	PmxcfsSeconds int `toml:"pmxcfs_seconds"`
+	// CorosyncSeconds bounds corosync-cfgtool -s (the corosync source).
+	CorosyncSeconds int `toml:"corosync_seconds"`
 }
 
 // Commands names the binaries the agent runs; a bare name is looked up in PATH.
 type Commands struct {
-	Zpool          string `toml:"zpool"`
-	Zfs            string `toml:"zfs"`
-	Pvesh          string `toml:"pvesh"`
-	Smartctl       string `toml:"smartctl"`
-	MaxOutputBytes int    `toml:"max_output_bytes"`
+	Zpool    string `toml:"zpool"`
+	Zfs      string `toml:"zfs"`
+	Pvesh    string `toml:"pvesh"`
+	Smartctl string `toml:"smartctl"`
+	// CorosyncCfgtool is corosync-cfgtool, run by the corosync source.
+	CorosyncCfgtool string `toml:"corosync_cfgtool"`
+	MaxOutputBytes  int    `toml:"max_output_bytes"`
 }
 
 // Proc locates the proc filesystem, so tests can point it at testdata/.
@@ -105,6 +109,16 @@ type PVE struct {
 	// EtcDir is where pmxcfs is mounted. The guests and cluster sources read
 	// it directly; guests fall back to pvesh when it cannot be read.
 	EtcDir string `toml:"etc_dir"`
+	// LibDir is pve-manager's state (job states, replication state,
+	// pkgupdates): the backups, replication and updates sources.
+	LibDir string `toml:"lib_dir"`
+	// LogDir holds the task index and task logs (tasks/): the backups source.
+	LogDir string `toml:"log_dir"`
+	// AptListsDir is apt's lists directory, whose newest mtime dates the
+	// last apt update: the updates source.
+	AptListsDir string `toml:"apt_lists_dir"`
+	// SubscriptionFile is the subscription status: the subscription source.
+	SubscriptionFile string `toml:"subscription_file"`
 }
 
 // Sources holds the [sources] switches as the file sets them: a source the
@@ -191,14 +205,16 @@ func Defaults() Config {
 		Timeouts: Timeouts{
 			ZpoolSeconds: 10, ZfsSeconds: 10,
 			PveshSeconds: 30, SmartctlSeconds: 20,
-			PmxcfsSeconds: 5,
+			PmxcfsSeconds: 5, CorosyncSeconds: 10,
 		},
 		Commands: Commands{
 			Zpool: "zpool", Zfs: "zfs", Pvesh: "pvesh", Smartctl: "smartctl",
-			MaxOutputBytes: 16 << 20,
+			CorosyncCfgtool: "corosync-cfgtool",
+			MaxOutputBytes:  16 << 20,
 		},
 		Proc: Proc{Root: "/proc"},
-		PVE:  PVE{EtcDir: "/etc/pve"},
+		PVE: PVE{EtcDir: "/etc/pve", LibDir: "/var/lib/pve-manager", LogDir: "/var/log/pve",
+			AptListsDir: "/var/lib/apt/lists", SubscriptionFile: "/etc/subscription"},
 		Reporter: Reporter{
 			HeartbeatSeconds: 30, ReplyTimeoutSeconds: 10,
 			QueueMaxSamples: 2000, QueueMaxBytes: 64 << 20,
@@ -367,6 +383,9 @@ func (c *Config) validate(lines keyIndex) []error {
 		{"commands.zpool", c.Commands.Zpool}, {"commands.zfs", c.Commands.Zfs},
 		{"commands.pvesh", c.Commands.Pvesh}, {"commands.smartctl", c.Commands.Smartctl},
 		{"proc.root", c.Proc.Root}, {"pve.etc_dir", c.PVE.EtcDir},
+		{"commands.corosync_cfgtool", c.Commands.CorosyncCfgtool},
+		{"pve.lib_dir", c.PVE.LibDir}, {"pve.log_dir", c.PVE.LogDir},
+		{"pve.apt_lists_dir", c.PVE.AptListsDir}, {"pve.subscription_file", c.PVE.SubscriptionFile},
 	} {
 		if strings.TrimSpace(p.v) == "" {
 			bad(p.key, "must not be empty")
@@ -460,6 +479,7 @@ func (c *Config) bounds() []bound {
 		{"timeouts.pvesh_seconds", c.Timeouts.PveshSeconds, maxTimeoutSeconds, "an hour"},
 		{"timeouts.smartctl_seconds", c.Timeouts.SmartctlSeconds, maxTimeoutSeconds, "an hour"},
 		{"timeouts.pmxcfs_seconds", c.Timeouts.PmxcfsSeconds, maxTimeoutSeconds, "an hour"},
+		{"timeouts.corosync_seconds", c.Timeouts.CorosyncSeconds, maxTimeoutSeconds, "an hour"},
 		{"commands.max_output_bytes", c.Commands.MaxOutputBytes, maxOutputBytes, "1 GiB"},
 		{"reporter.heartbeat_seconds", c.Reporter.HeartbeatSeconds, maxTimeoutSeconds, "an hour"},
 		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds, maxTimeoutSeconds, "an hour"},

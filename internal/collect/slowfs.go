@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,7 +22,8 @@ import (
 // counterpart of the command runner: each read runs off the caller's
 // goroutine under a timeout, a read that overruns is abandoned (a goroutine
 // blocked in the kernel cannot be cancelled) and, while it is still
-// blocked, the same path is not read again. Every read is recorded in the
+// blocked, the same path is not read again. Readers of a path whose read
+// is under way (not yet abandoned) wait for it and share its result. Every read is recorded in the
 // dump as "$ cat <path>". Safe for concurrent use; the zero value works.
 type SlowFS struct {
 	// Dump receives one entry per read (nil: dump off).
@@ -30,6 +32,8 @@ type SlowFS struct {
 	MaxBytes int
 
 	paths flight.Set // reads that have not returned yet
+	mu    sync.Mutex
+	calls map[string]*call // reads in flight that other readers may join
 }
 
 // ReadError is a read that did not produce the file. Outcome is NotFound,
@@ -77,7 +81,7 @@ func (s *SlowFS) ReadTail(ctx context.Context, timeout time.Duration, path strin
 
 func (s *SlowFS) do(ctx context.Context, timeout time.Duration, path, cmd string, args []string, read func(string) ([]byte, error), redact func([]byte) []byte) ([]byte, error) {
 	start := time.Now()
-	b, err := s.read(ctx, timeout, path, read)
+	b, err := s.read(ctx, timeout, path, cmd, read)
 	if s.Dump.Enabled() {
 		out := b
 		if redact != nil && out != nil {
@@ -93,39 +97,73 @@ func (s *SlowFS) do(ctx context.Context, timeout time.Duration, path, cmd string
 	return b, err
 }
 
-type readResult struct {
-	b   []byte
-	err error
+// call is one read in flight, which concurrent readers of the same file
+// join instead of failing: the cluster, ha and corosync sources all read
+// .members in the same round.
+type call struct {
+	kind      string // "cat" or "tail": only the same read is shared
+	done      chan struct{}
+	b         []byte
+	err       error
+	abandoned bool // its starter timed out: the read is stuck, not joined
 }
 
-func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path string, readFile func(string) ([]byte, error)) ([]byte, error) {
-	c, since := s.paths.Take(path)
-	if c == nil {
+func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path, kind string, readFile func(string) ([]byte, error)) ([]byte, error) {
+	s.mu.Lock()
+	if c, ok := s.calls[path]; ok && !c.abandoned && c.kind == kind {
+		s.mu.Unlock()
+		return s.wait(ctx, timeout, path, c, nil)
+	}
+	claim, since := s.paths.Take(path)
+	if claim == nil {
+		s.mu.Unlock()
 		return nil, &ReadError{Path: path, Outcome: dump.Stuck,
 			Reason: fmt.Sprintf("previous read still stuck (started %s ago); not starting another", time.Since(since).Round(time.Second))}
 	}
-	done := make(chan readResult, 1)
+	c := &call{kind: kind, done: make(chan struct{})}
+	if s.calls == nil {
+		s.calls = map[string]*call{}
+	}
+	s.calls[path] = c
+	s.mu.Unlock()
 	go func() {
 		b, err := readFile(path)
-		s.paths.Release(c)
-		done <- readResult{b, err}
+		c.b, c.err = b, err
+		s.mu.Lock()
+		if s.calls[path] == c {
+			delete(s.calls, path)
+		}
+		s.paths.Release(claim)
+		s.mu.Unlock()
+		close(c.done)
 	}()
+	return s.wait(ctx, timeout, path, c, claim)
+}
+
+// wait waits for c; the reader that started it (claim set) marks it
+// abandoned when it gives up, so later readers are told it is stuck.
+func (s *SlowFS) wait(ctx context.Context, timeout time.Duration, path string, c *call, claim *flight.Claim) ([]byte, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case r := <-done:
-		if r.err == nil {
-			return r.b, nil
+	case <-c.done:
+		if c.err == nil {
+			return c.b, nil
 		}
 		out := dump.Failed
-		if errors.Is(r.err, fs.ErrNotExist) {
+		if errors.Is(c.err, fs.ErrNotExist) {
 			out = dump.NotFound
 		}
-		return nil, &ReadError{Path: path, Outcome: out, Err: r.err}
+		return nil, &ReadError{Path: path, Outcome: out, Err: c.err}
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	s.paths.Abandon(c)
+	if claim != nil {
+		s.mu.Lock()
+		c.abandoned = true
+		s.paths.Abandon(claim)
+		s.mu.Unlock()
+	}
 	return nil, &ReadError{Path: path, Outcome: dump.TimedOut, Reason: fmt.Sprintf("timed out after %s", timeout)}
 }
 

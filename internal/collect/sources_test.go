@@ -59,6 +59,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 		"pvesh get /nodes/pve1/storage --output-format json": "pvesh-nodes-storage.json",
 		"pvesh get /nodes/pve1/version --output-format json": "pvesh-nodes-version.json",
 		"smartctl --scan -j":                        "smartctl-scan.json",
+		"corosync-cfgtool -s":                       "../../pve-health/corosync-cfgtool-s.txt",
 		"smartctl -j -a -n standby -d sat /dev/sda": "smartctl-a-sata-ssd.json",
 		"smartctl -j -a -n standby -d sat /dev/sdc": "smartctl-a-hdd-standby.json",
 	}[line]
@@ -105,6 +106,10 @@ func testConfig(t *testing.T) *config.Config {
 		t.Fatal(err)
 	}
 	cfg.PVE.EtcDir = pve9Tree
+	// Nothing of the machine running the tests: the health sources' other
+	// files are absent unless a test points them at testdata/pve-health.
+	cfg.PVE.LibDir, cfg.PVE.LogDir = noPmxcfs, noPmxcfs
+	cfg.PVE.AptListsDir, cfg.PVE.SubscriptionFile = noPmxcfs, noPmxcfs
 	return cfg
 }
 
@@ -129,7 +134,7 @@ func collectWith(t *testing.T, kind string, cfg *config.Config, run Runner) []by
 	time.Local = time.FixedZone("CEST", 2*3600) // the text fixtures' zone
 	defer func() { time.Local = old }()
 	var srcs []Source
-	for _, s := range Build(kind, cfg, run, FS{Root: "../../testdata/proc"}, nil) {
+	for _, s := range buildAt(kind, cfg, run, FS{Root: "../../testdata/proc"}, nil, func() time.Time { return fixedAt }) {
 		if s.Name != "agent" {
 			srcs = append(srcs, s)
 		}
