@@ -1,13 +1,20 @@
 package collect
 
 import (
+	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
@@ -81,5 +88,261 @@ func TestHealthGolden(t *testing.T) {
 	golden(t, "slow-pve-health.json", payload.Indent(b))
 	if len(s.Errors) != 0 {
 		t.Errorf("errors: %v", s.Errors)
+	}
+}
+
+// healthCopy copies the fixture host to a temporary directory and returns
+// a config pointing at the copy, for tests that break files.
+func healthCopy(t *testing.T) (*config.Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(healthTree)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := healthConfig(t)
+	cfg.PVE.EtcDir, cfg.PVE.LibDir, cfg.PVE.LogDir = dir+"/etc-pve", dir+"/lib-pve-manager", dir+"/log-pve"
+	cfg.PVE.AptListsDir, cfg.PVE.SubscriptionFile = dir+"/apt-lists", dir+"/subscription"
+	cfg.Sources = config.Sources{}
+	return cfg, dir
+}
+
+// Per source: a host where it does not apply leaves it out of the payload
+// (no data, no error entry), and a file that is there but broken is an
+// error entry naming the file, for that source only.
+func TestHealthAbsentVersusFailed(t *testing.T) {
+	standalone := []byte("{\n\"nodename\": \"pve1\",\n\"version\": 3\n}\n")
+	cases := []struct {
+		source      string
+		absent      func(dir string) error
+		broken      func(dir string) error
+		brokenError string
+	}{
+		{"backups", rm("etc-pve/.vmlist"), write("lib-pve-manager/jobs/vzdump-backup-3a9f1c2e-5d7b.json", "{\"state\":"),
+			"lib-pve-manager/jobs/vzdump-backup-3a9f1c2e-5d7b.json: job state: want a JSON object"},
+		{"replication", rm("etc-pve/replication.cfg"), write("lib-pve-manager/pve-replication-state.json", "[]"),
+			"lib-pve-manager/pve-replication-state.json: replication state: want a JSON object"},
+		{"ha", rmAll("etc-pve/ha"), write("etc-pve/ha/manager_status", "ipcc_send_rec failed"),
+			"etc-pve/ha/manager_status: manager_status: want a JSON object"},
+		{"certificates", rmEach("etc-pve/pve-root-ca.pem", "etc-pve/nodes/pve1/pve-ssl.pem", "etc-pve/nodes/pve1/pveproxy-ssl.pem"),
+			write("etc-pve/nodes/pve1/pveproxy-ssl.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+			"etc-pve/nodes/pve1/pveproxy-ssl.pem: certificate: x509: malformed certificate"},
+		{"subscription", rm("subscription"), write("subscription", "pve1c-0123456789\nxx\n%%%\n"),
+			"subscription: subscription: data is not base64"},
+		{"updates", rm("lib-pve-manager/pkgupdates"), write("lib-pve-manager/pkgupdates", "[{\"Package\":"),
+			"lib-pve-manager/pkgupdates: pkgupdates: want a JSON array"},
+		{"corosync", write("etc-pve/.members", string(standalone)), nil, "corosync-cfgtool -s: exit 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.source, func(t *testing.T) {
+			cfg, dir := healthCopy(t)
+			if err := c.absent(dir); err != nil {
+				t.Fatal(err)
+			}
+			run := &fakeRun{}
+			s := healthRound(t, cfg, run, nil)
+			if _, ok := s.Data[c.source]; ok {
+				t.Errorf("absent: %s in data", c.source)
+			}
+			if e, ok := s.Errors[c.source]; ok {
+				t.Errorf("absent: %s in errors: %s", c.source, e)
+			}
+			if c.source == "corosync" && strings.Contains(strings.Join(run.calls, "\n"), "corosync-cfgtool") {
+				t.Error("corosync-cfgtool ran on a standalone node")
+			}
+
+			cfg, dir = healthCopy(t)
+			run = &fakeRun{}
+			if c.broken != nil {
+				if err := c.broken(dir); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				run.fail = map[string]bool{"corosync-cfgtool": true}
+			}
+			s = healthRound(t, cfg, run, nil)
+			if e := s.Errors[c.source]; !strings.Contains(e, c.brokenError) {
+				t.Errorf("broken: error %q, want it to contain %q", e, c.brokenError)
+			}
+			if len(s.Errors) != 1 {
+				t.Errorf("broken: errors beyond %s: %v", c.source, s.Errors)
+			}
+			if len(s.Data) != 7 {
+				t.Errorf("broken: %d sources in data, want the 7 others", len(s.Data))
+			}
+		})
+	}
+}
+
+func rm(name string) func(string) error {
+	return func(dir string) error { return os.Remove(filepath.Join(dir, name)) }
+}
+
+func rmAll(name string) func(string) error {
+	return func(dir string) error { return os.RemoveAll(filepath.Join(dir, name)) }
+}
+
+func rmEach(names ...string) func(string) error {
+	return func(dir string) error {
+		for _, n := range names {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func write(name, body string) func(string) error {
+	return func(dir string) error { return os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644) }
+}
+
+// A FIFO under /etc/pve (a read that blocks, as a stuck pmxcfs's does) and
+// a FIFO where the task index belongs: the slow round ends on time, the
+// blocked source and the backups source report errors, the rest report
+// data.
+func TestHealthStuckReadRoundOnTime(t *testing.T) {
+	cfg, dir := healthCopy(t)
+	cfg.Timeouts.PmxcfsSeconds = 1
+	stuck, index := filepath.Join(dir, "etc-pve/ha/manager_status"), filepath.Join(dir, "log-pve/tasks/index")
+	for _, p := range []string{stuck, index} {
+		os.Remove(p)
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := &Env{Config: cfg, Stats: NewStats()}
+	t.Cleanup(func() {
+		// A writer's open completes the blocked reader's open, then EOF.
+		if f, err := os.OpenFile(stuck, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for env.Files().Outstanding() > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // polling for the reader to exit, not synchronising the test
+		}
+	})
+	start := time.Now()
+	s := healthRound(t, cfg, &fakeRun{}, env)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("round took %s with a 1s read timeout", took)
+	}
+	if e := s.Errors["ha"]; e != "read "+stuck+": timed out after 1s" {
+		t.Errorf("ha: %q", e)
+	}
+	if e := s.Errors["backups"]; !strings.Contains(e, index+": not a regular file") {
+		t.Errorf("backups: %q", e)
+	}
+	if len(s.Data) != 6 {
+		t.Errorf("%d sources with data, want 6: %v", len(s.Data), s.Errors)
+	}
+	if env.Files().Stuck() != 1 {
+		t.Errorf("stuck reads %d, want 1", env.Files().Stuck())
+	}
+}
+
+// Readers of a file whose read is under way share it: one open, one
+// result for all, none of them told "still stuck".
+func TestSlowFSJoinsAReadInFlight(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), ".members")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &SlowFS{}
+	type res struct {
+		b   []byte
+		err error
+	}
+	out := make(chan res, 3)
+	for range 3 {
+		go func() {
+			b, err := s.Read(context.Background(), 10*time.Second, fifo)
+			out <- res{b, err}
+		}()
+	}
+	// Wait until the three readers are in: one reading, two joined.
+	deadline := time.Now().Add(5 * time.Second)
+	for joined(s, fifo) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling a counter, not synchronising
+	}
+	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("members"))
+	f.Close()
+	for range 3 {
+		if r := <-out; r.err != nil || string(r.b) != "members" {
+			t.Errorf("%q %v", r.b, r.err)
+		}
+	}
+	if s.Outstanding() != 0 {
+		t.Errorf("%d reads outstanding", s.Outstanding())
+	}
+}
+
+// joined is how many readers wait on path's read in flight besides its
+// starter (test hook: the count of waiters is not otherwise visible).
+func joined(s *SlowFS, path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.calls[path]; c != nil {
+		return c.waiters
+	}
+	return 0
+}
+
+// The subscription key, server id and checksum, and a key pasted into a
+// certificate file, reach neither the payload nor the dump.
+func TestHealthSecretsStayOnTheHost(t *testing.T) {
+	cfg, dir := healthCopy(t)
+	key := "-----BEGIN PRIVATE KEY-----\nU0VDUkVUS0VZ\n-----END PRIVATE KEY-----\n"
+	pem, _ := os.ReadFile(filepath.Join(dir, "etc-pve/nodes/pve1/pveproxy-ssl.pem"))
+	os.WriteFile(filepath.Join(dir, "etc-pve/nodes/pve1/pveproxy-ssl.pem"), append([]byte(key), pem...), 0o644)
+	rec := &recorder{}
+	env := &Env{Config: cfg, Dump: rec.handle(), Stats: NewStats()}
+	s := healthRound(t, cfg, &fakeRun{}, env)
+	b, _ := payload.Encode(s)
+	var dumped strings.Builder
+	for _, r := range rec.recs {
+		dumped.Write(dump.AppendCommand(nil, r))
+	}
+	if !strings.Contains(dumped.String(), "$ cat "+dir+"/subscription") || !strings.Contains(dumped.String(), "not recorded") {
+		t.Fatalf("no redacted subscription entry in the dump:\n%s", dumped.String())
+	}
+	for _, secret := range []string{"0123456789", "Q8CmI8JDOUYDpOqiNi6VEQ", "eyJzdGF0dXMi", "U0VDUkVUS0VZ"} {
+		if strings.Contains(string(b), secret) || strings.Contains(dumped.String(), secret) {
+			t.Errorf("%q leaked", secret)
+		}
+	}
+	if !strings.Contains(dumped.String(), "BEGIN CERTIFICATE") {
+		t.Error("the certificate itself should be in the dump")
+	}
+}
+
+// The guests source on the fixture host: onboot, HA, snapshot count and
+// the oldest snapshot's age from the configs and ha/resources.cfg.
+func TestGuestsHealthFields(t *testing.T) {
+	cfg := healthConfig(t)
+	g := &Guests{Run: &fakeRun{}, Pvesh: "pvesh", Node: "pve1", Timeout: time.Second, EtcDir: cfg.PVE.EtcDir,
+		Files: &SlowFS{}, ReadTimeout: time.Second, Now: func() time.Time { return healthT0 }}
+	out, err := g.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]pve.GuestHealth{}
+	for _, gu := range out.([]pve.Guest) {
+		got[gu.VMID.V] = gu.GuestHealth
+	}
+	u, i := func(v uint64) *uint64 { return &v }, func(v int64) *int64 { return &v }
+	want := map[uint64]pve.GuestHealth{
+		110: {OnBoot: pve.Bool(true), HAManaged: pve.Bool(true), Snapshots: u(2), OldestSnapshotSeconds: i(1760500000 - 1759290400)},
+		111: {OnBoot: pve.Bool(false), HAManaged: pve.Bool(false), Snapshots: u(0)}, // [PENDING] is no snapshot
+		112: {OnBoot: pve.Bool(true), HAManaged: pve.Bool(true), Snapshots: u(0)},
+		113: {OnBoot: pve.Bool(false), HAManaged: pve.Bool(false), Snapshots: u(0)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		t.Errorf("got  %s\nwant %s", gj, wj)
 	}
 }

@@ -106,11 +106,13 @@ type call struct {
 	b         []byte
 	err       error
 	abandoned bool // its starter timed out: the read is stuck, not joined
+	waiters   int  // readers that joined it (for tests)
 }
 
 func (s *SlowFS) read(ctx context.Context, timeout time.Duration, path, kind string, readFile func(string) ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	if c, ok := s.calls[path]; ok && !c.abandoned && c.kind == kind {
+		c.waiters++
 		s.mu.Unlock()
 		return s.wait(ctx, timeout, path, c, nil)
 	}

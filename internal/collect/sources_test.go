@@ -28,6 +28,8 @@ type fakeRun struct {
 	zfs22 bool
 	calls []string
 	hang  map[string]bool
+	// fail makes a binary (by base name) exit 1.
+	fail map[string]bool
 	// resources replaces pvesh-cluster-resources.json (a path relative to data).
 	resources string
 }
@@ -39,6 +41,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 	f.mu.Lock()
 	f.calls = append(f.calls, line)
 	hang := f.hang[filepath.Base(name)]
+	fail := f.fail[filepath.Base(name)]
 	f.mu.Unlock()
 	resources := f.resources
 	res := runner.Result{Line: line}
@@ -71,7 +74,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 		res.Stderr, _ = os.ReadFile(data + "zpool-status-j-on-zfs-2.2.stderr.txt")
 		return res
 	}
-	if file == "" {
+	if file == "" || fail {
 		res.Outcome, res.ExitCode = dump.NonZero, 1
 		res.Stderr = []byte("fake: no fixture for " + line)
 		return res
