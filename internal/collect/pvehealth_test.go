@@ -33,7 +33,7 @@ var healthT0 = time.Unix(1760500000, 0).UTC()
 // apt lists' mtimes set (git keeps none): the newest an hour before T0.
 func healthConfig(t testing.TB) *config.Config {
 	t.Helper()
-	cfg := testConfig(t.(*testing.T))
+	cfg := testConfig(t)
 	cfg.PVE.EtcDir, cfg.PVE.LibDir, cfg.PVE.LogDir = healthEtc, healthTree+"/lib-pve-manager", healthTree+"/log-pve"
 	cfg.PVE.AptListsDir, cfg.PVE.SubscriptionFile = healthTree+"/apt-lists", healthTree+"/subscription"
 	setListTimes(t)

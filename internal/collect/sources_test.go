@@ -101,7 +101,7 @@ const (
 )
 
 // testConfig is a Proxmox host whose /etc/pve is the PVE 9 fixture tree.
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte("server_url = \"ws://127.0.0.1:1/s\"\ntoken = \"t\"\nnode = \"pve1\"\nhost_id = \"pve1\"\n"),
 		func() (string, error) { return "pve1", nil })
