@@ -346,3 +346,51 @@ func TestGuestsHealthFields(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", gj, wj)
 	}
 }
+
+// ReadTail keeps whole lines from the end of a file longer than its cap,
+// all of a shorter one, and refuses what is not a regular file at once.
+func TestSlowFSReadTail(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "index")
+	os.WriteFile(p, []byte("first line\nsecond\nthird\n"), 0o644)
+	s := &SlowFS{}
+	for max, want := range map[int]string{100: "first line\nsecond\nthird\n", 13: "third\n", 14: "second\nthird\n", 3: ""} {
+		if b, err := s.ReadTail(context.Background(), time.Second, p, max); err != nil || string(b) != want {
+			t.Errorf("max %d: %q %v", max, b, err)
+		}
+	}
+	fifo := filepath.Join(dir, "fifo")
+	syscall.Mkfifo(fifo, 0o600)
+	os.Symlink("/dev/zero", filepath.Join(dir, "zero"))
+	for _, name := range []string{"fifo", "zero", "."} {
+		start := time.Now()
+		_, err := s.ReadTail(context.Background(), 5*time.Second, filepath.Join(dir, name), 100)
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") || time.Since(start) > time.Second {
+			t.Errorf("%s: %v after %s", name, err, time.Since(start))
+		}
+	}
+	if _, err := s.ReadTail(context.Background(), time.Second, filepath.Join(dir, "none"), 100); !isNotExist(err) {
+		t.Errorf("missing: %v", err)
+	}
+}
+
+// Hostile names in the files: a job id or a UPID that would lead outside
+// the jobs and task directories is never opened.
+func TestBackupsHostileNames(t *testing.T) {
+	cfg, dir := healthCopy(t)
+	os.WriteFile(filepath.Join(dir, "etc-pve/jobs.cfg"), []byte("vzdump: ../../../../etc/x\n\tvmid 110\n"), 0o644)
+	f, _ := os.OpenFile(filepath.Join(dir, "log-pve/tasks/index"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("UPID:pve1:00002155:0000A6A9:68FF5EB0:vzdump:110/../../../x:root@pam: 68FF5FB9 OK\n")
+	f.Close()
+	rec := &recorder{}
+	env := &Env{Config: cfg, Dump: rec.handle(), Stats: NewStats()}
+	s := healthRound(t, cfg, &fakeRun{}, env)
+	if _, ok := s.Data["backups"]; !ok {
+		t.Fatalf("backups: %v", s.Errors)
+	}
+	for _, l := range rec.lines() {
+		if strings.Contains(l, "..") {
+			t.Errorf("opened %s", l)
+		}
+	}
+}
