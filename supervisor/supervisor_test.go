@@ -32,6 +32,9 @@ func testConfig(t *testing.T) *config.Config {
 	}
 	// Never the packaged /var/lib path: each test its own spool.
 	cfg.Spool.Dir = filepath.Join(t.TempDir(), "spool")
+	// Nor the host's Proxmox files: the health sources find none.
+	none := filepath.Join(t.TempDir(), "none")
+	cfg.PVE.LibDir, cfg.PVE.LogDir, cfg.PVE.AptListsDir, cfg.PVE.SubscriptionFile = none, none, none, none
 	return cfg
 }
 
