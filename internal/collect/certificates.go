@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pvehealth"
 )
 
@@ -57,9 +58,11 @@ func (c *Certificates) Collect(ctx context.Context) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.path, err)
 		}
-		days := math.Floor(cert.NotAfter.Sub(now).Hours() / 24)
+		// In seconds, not time.Duration: a Duration saturates at 292 years,
+		// and CA certificates valid to 9999 exist.
+		days := math.Floor(float64(cert.NotAfter.Unix()-now.Unix()) / 86400)
 		out = append(out, CertificateData{File: f.name, Subject: cert.Subject, Issuer: cert.Issuer,
-			NotAfter: *stampTime(cert.NotAfter), DaysLeft: int64(days)})
+			NotAfter: dump.Timestamp(cert.NotAfter), DaysLeft: int64(days)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no certificate under %s: %w", c.EtcDir, ErrAbsent)

@@ -2,6 +2,13 @@ package collect
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -392,5 +399,35 @@ func TestBackupsHostileNames(t *testing.T) {
 		if strings.Contains(l, "..") {
 			t.Errorf("opened %s", l)
 		}
+	}
+}
+
+// A CA valid to 9999 (some are) is 2,912,520 days away, not the 106,751
+// a saturated time.Duration would say; an expired one is negative.
+func TestCertificatesDaysLeft(t *testing.T) {
+	cfg, dir := healthCopy(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, notAfter time.Time) {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: notAfter}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	}
+	mk("etc-pve/pve-root-ca.pem", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
+	mk("etc-pve/nodes/pve1/pveproxy-ssl.pem", healthT0.Add(-36*time.Hour))
+	c := &Certificates{EtcDir: cfg.PVE.EtcDir, Node: "pve1", Files: &SlowFS{}, Timeout: time.Second, Now: func() time.Time { return healthT0 }}
+	out, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := out.([]CertificateData)
+	if certs[0].DaysLeft != 2912520 || certs[0].NotAfter != "9999-12-31T23:59:59.000Z" || certs[2].DaysLeft != -2 || !certs[2].InUse {
+		t.Errorf("%+v", certs)
 	}
 }
