@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"encoding/json"
 	"log/slog"
@@ -429,5 +430,30 @@ func TestCertificatesDaysLeft(t *testing.T) {
 	certs := out.([]CertificateData)
 	if certs[0].DaysLeft != 2912520 || certs[0].NotAfter != "9999-12-31T23:59:59.000Z" || certs[2].DaysLeft != -2 || !certs[2].InUse {
 		t.Errorf("%+v", certs)
+	}
+}
+
+// count is the true number; the list stops at UpdatesListMax. Lists that
+// cannot be read leave the age null, not the source failed.
+func TestUpdatesCapAndListsAge(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 150 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"Package":"p%03d","Version":"2","OldVersion":"1","Origin":"Debian"}`, i)
+	}
+	b.WriteString("]")
+	os.WriteFile(filepath.Join(dir, "pkgupdates"), []byte(b.String()), 0o644)
+	u := &Updates{LibDir: dir, ListsDir: filepath.Join(dir, "no-lists"), Files: &SlowFS{}, Timeout: time.Second, Now: func() time.Time { return healthT0 }}
+	out, err := u.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := out.(UpdatesData)
+	if d.Count != 150 || len(d.Packages) != UpdatesListMax || d.Packages[99].Name != "p099" || d.ListsAgeSeconds != nil {
+		t.Errorf("count %d, %d listed, age %v", d.Count, len(d.Packages), d.ListsAgeSeconds)
 	}
 }
