@@ -29,7 +29,6 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/logging"
 	"github.com/proxmox-agent/proxmox-agent/internal/sdnotify"
 	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
-	"github.com/proxmox-agent/proxmox-agent/internal/status"
 	"github.com/proxmox-agent/proxmox-agent/supervisor"
 )
 
@@ -192,6 +191,12 @@ func agentVersion() string {
 // loadConfig resolves and loads the config, and builds the logger from it
 // and the flags. The logger is usable even when the config is not.
 func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	cfg, log, _, err := loadLeveled(f, stderr)
+	return cfg, log, err
+}
+
+// loadLeveled is loadConfig, also returning the logger's level for reloads.
+func loadLeveled(f flags, stderr io.Writer) (*config.Config, *slog.Logger, *slog.LevelVar, error) {
 	path := config.ResolvePath(f.config, os.Getenv)
 	cfg, err := config.Load(path, os.Hostname, collect.ConfigOption())
 	format, level := f.logFormat, f.logLevel
@@ -203,9 +208,9 @@ func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error)
 			level = cfg.Log.Level
 		}
 	}
-	log, lerr := logging.New(stderr, format, level)
+	log, lv, lerr := logging.NewLeveled(stderr, format, level)
 	if lerr != nil {
-		log, _ = logging.New(stderr, "text", "info")
+		log, lv, _ = logging.NewLeveled(stderr, "text", "info")
 		log.Warn("bad log flag; using text/info", "err", lerr)
 	}
 	if cfg != nil {
@@ -217,7 +222,7 @@ func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error)
 			cfg.Debug.DumpDir = f.dumpDir
 		}
 	}
-	return cfg, log, err
+	return cfg, log, lv, err
 }
 
 func checkConfig(f flags, stdout, stderr io.Writer) int {
@@ -257,7 +262,7 @@ func daemon(f flags, stderr io.Writer) int {
 	// counts as a clean stop too.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	cfg, log, err := loadConfig(f, stderr)
+	cfg, log, level, err := loadLeveled(f, stderr)
 	notify := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
 		// As the Elixir agent did: stay up idle, so a package install with
@@ -287,12 +292,13 @@ func daemon(f flags, stderr io.Writer) int {
 	}
 	stopWatchdog := watchdog(tree.Alive, notify, log)
 	defer stopWatchdog()
-	stopStatus := serveStatus(cfg.Status.Socket, func() status.Doc { return tree.StatusDoc(cfg) }, log)
+	stopStatus := serveStatus(cfg.Status.Socket, tree.StatusDoc, log)
 	defer stopStatus()
 	for {
 		select {
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
+				reload(f, tree, level, log)
 				tree.Reopen()
 				continue
 			}
