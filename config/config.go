@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -378,9 +379,24 @@ func parse(data []byte, hostname func() (string, error), resolve func(*Config, k
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errors.Join(inFileOrder(errs)...)
 	}
 	return &cfg, nil
+}
+
+// inFileOrder sorts errors by their "line N: " prefix, so an operator reads
+// them top to bottom; those without a line (a key not in the file) come
+// first, in the order found.
+func inFileOrder(errs []error) []error {
+	line := func(e error) int {
+		var n int
+		if _, err := fmt.Sscanf(e.Error(), "line %d:", &n); err != nil {
+			return 0
+		}
+		return n
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return line(errs[i]) < line(errs[j]) })
+	return errs
 }
 
 func (c *Config) applyDefaults(hostname func() (string, error)) error {
