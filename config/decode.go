@@ -55,11 +55,18 @@ func decodeAll(data []byte, cfg *Config, lines keyIndex) (undecoded []toml.Key, 
 		}
 		key := pe.LastKey
 		bad[key] = true
-		errs = append(errs, fmt.Errorf("line %d: %s: %s is out of range (a 64-bit integer is at most 9223372036854775807)",
-			p.Line, printable(key), printable(clip(src[p.Start:p.Start+p.Len], 40))))
+		limit := ""
+		if strings.HasSuffix(pe.Message, "int64") {
+			limit = " (an integer is at most 9223372036854775807)"
+		}
+		errs = append(errs, fmt.Errorf("line %d: %s: %s is out of range%s",
+			p.Line, printable(key), printable(clip(src[p.Start:p.Start+p.Len], 40)), limit))
 		src = src[:p.Start] + "0" + src[p.Start+p.Len:]
 	}
 	for _, e := range checkTypes(m, reflect.TypeOf(*cfg), nil) {
+		if bad[e.key] {
+			continue // its out-of-range number is reported already
+		}
 		bad[e.key] = true
 		errs = append(errs, fmt.Errorf("%s%s: %s", lines.prefix(toml.Key(strings.Split(e.key, "."))), printable(e.key), e.msg))
 	}

@@ -76,12 +76,17 @@ func TestTypeErrorsInEveryShape(t *testing.T) {
 		{head + "token_file = 1979-05-27\n", "line 3: token_file: must be a string, got a date or time"},
 		{head + "[[intervals]]\nfast_seconds = 1\n", "intervals: must be a table, got an array"},
 		{head + "server_url = 1\n", "line 3: Key \"<redacted>\" has already been defined"}, // a syntax error: the decoder's message, scrubbed
-		{"token = 99999999999999999999\n", "token: 99999999999999999999 is out of range"},
+		{"server_url = \"ws://h/s\"\ntoken = 99999999999999999999\n", "line 2: token: 99999999999999999999 is out of range (an integer is at most"},
+		{head + "[intervals]\nfast_seconds = 1e999\n", "line 4: intervals.fast_seconds: 1e999 is out of range"},
+		{head + "[intervals]\nfast_seconds = [1, 99999999999999999999]\n", "line 4: intervals.fast_seconds: 99999999999999999999 is out of range"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.body), fixedHost("h"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.body, err, c.want)
+		}
+		if err != nil && strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("%q: more than the one error:\n%v", c.body, err)
 		}
 	}
 }
