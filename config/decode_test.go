@@ -112,3 +112,27 @@ func TestManyOverflows(t *testing.T) {
 		t.Errorf("%d overflows reported, want at least %d", n, maxRangeFixes)
 	}
 }
+
+// FuzzParse: whatever the bytes, Parse returns a config or an error, never
+// panics, and never quotes the token in the error.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"server_url = \"ws://h/s\"\ntoken = \"s3cret\"\n",
+		"server_url = \"ws://h/s\"\ntoken = \"s3cret\"\n[intervals]\nfast_seconds = 99999999999999999999\nslow_seconds = \"x\"\n",
+		"intervals = { fast_seconds = [1, 2] }\n[[sources]]\nhost = 1\n",
+		"token_file = \"/x\"\ntoken = \"s3cret\"\nx = 1e999\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, fixedHost("h"))
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("cfg %v and err %v", cfg, err)
+		}
+		if err != nil && strings.Count(string(data), "s3cret") == 1 &&
+			strings.Contains(string(data), `token = "s3cret"\n`) && strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("token in the error: %v", err)
+		}
+	})
+}
