@@ -388,14 +388,22 @@ func parse(data []byte, hostname func() (string, error), resolve func(*Config, k
 // them top to bottom; those without a line (a key not in the file) come
 // first, in the order found.
 func inFileOrder(errs []error) []error {
-	line := func(e error) int {
-		var n int
-		if _, err := fmt.Sscanf(e.Error(), "line %d:", &n); err != nil {
-			return 0
-		}
-		return n
+	type numbered struct {
+		line int
+		err  error
 	}
-	sort.SliceStable(errs, func(i, j int) bool { return line(errs[i]) < line(errs[j]) })
+	ns := make([]numbered, len(errs))
+	for i, e := range errs {
+		ns[i].err = e
+		if rest, ok := strings.CutPrefix(e.Error(), "line "); ok {
+			digits, _, _ := strings.Cut(rest, ":")
+			ns[i].line, _ = strconv.Atoi(digits)
+		}
+	}
+	sort.SliceStable(ns, func(i, j int) bool { return ns[i].line < ns[j].line })
+	for i := range ns {
+		errs[i] = ns[i].err
+	}
 	return errs
 }
 

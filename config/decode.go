@@ -102,8 +102,9 @@ func checkTypes(m map[string]any, t reflect.Type, path []string) []typeError {
 	}
 	sort.Strings(keys)
 	var errs []typeError
+	fields := fieldTypes(t)
 	for _, k := range keys {
-		ft, ok := fieldType(t, k)
+		ft, ok := fields(k)
 		if !ok {
 			continue
 		}
@@ -120,26 +121,34 @@ func checkTypes(m map[string]any, t reflect.Type, path []string) []typeError {
 	return errs
 }
 
-// fieldType is the type a key decodes into: the struct field with that
-// toml tag, or the element type of a map.
-func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
+// fieldTypes returns a lookup of the type a key decodes into: the struct
+// field with that toml tag (or, untagged, that name in any case), or the
+// element type of a map. Built once per table, not per key.
+func fieldTypes(t reflect.Type) func(key string) (reflect.Type, bool) {
 	if t.Kind() == reflect.Map {
-		return t.Elem(), true
+		return func(string) (reflect.Type, bool) { return t.Elem(), true }
 	}
-	if t.Kind() != reflect.Struct {
-		return nil, false
-	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
+	byTag, byName := map[string]reflect.Type{}, map[string]reflect.Type{}
+	if t.Kind() == reflect.Struct {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			switch {
+			case name == "-" || !f.IsExported():
+			case name != "":
+				byTag[name] = f.Type
+			default:
+				byName[strings.ToLower(f.Name)] = f.Type
+			}
 		}
-		if name == key || (name == "" && strings.EqualFold(f.Name, key)) {
-			return f.Type, true
-		}
 	}
-	return nil, false
+	return func(key string) (reflect.Type, bool) {
+		if ft, ok := byTag[key]; ok {
+			return ft, true
+		}
+		ft, ok := byName[strings.ToLower(key)]
+		return ft, ok
+	}
 }
 
 // kindName names what a Go field accepts in the words tomlTypeName uses.
