@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -191,5 +193,54 @@ func TestReadmeFirstCommandWarnsNothing(t *testing.T) {
 		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
 			t.Errorf("warning: %s", l)
 		}
+	}
+}
+
+// The same rules through the built binary: what an operator's shell sees
+// (exit status, the streams), with the credential passed as systemd does.
+func TestBinaryCommandLine(t *testing.T) {
+	bin := testkit.BuildAgent(t)
+	credDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(credDir, "token"), []byte("secret-token\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testkit.WriteRawConfig(t, "server_url = \"ws://127.0.0.1:9/socket/websocket\"\nhost_id = \"t1\"\n")
+	cases := []struct {
+		args           []string
+		env            string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"--version"}, "", 0, "proxmox-agent ", ""},
+		{[]string{"-v"}, "", 0, "proxmox-agent ", ""},
+		{[]string{"once", "--json", "--dry-run"}, "", 2, "", "proxmox-agent once: flag --json is not a flag of once (see proxmox-agent once --help)\n"},
+		{[]string{"--log-level", "verbose"}, "", 2, "", "proxmox-agent run: --log-level \"verbose\": want debug, info, warn or error (see proxmox-agent run --help)\n"},
+		{[]string{"replay", "--help"}, "", 0, "usage: proxmox-agent replay", ""},
+		{[]string{"check-config", "--config", cfg}, "CREDENTIALS_DIRECTORY=" + credDir, 0, "token: from credential " + filepath.Join(credDir, "token"), ""},
+		{[]string{"check-config", "--config", cfg}, "CREDENTIALS_DIRECTORY=", 1, "", "token: missing"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			cmd := exec.Command(bin, c.args...)
+			cmd.Env = append(os.Environ(), "AGENT_CONFIG=", c.env)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.code {
+				t.Errorf("exit %d, want %d: %q %q", code, c.code, out.String(), errb.String())
+			}
+			checkStream(t, "stdout", out.String(), c.stdout, false)
+			checkStream(t, "stderr", errb.String(), c.stderr, false)
+			if strings.Contains(out.String()+errb.String(), "secret-token") {
+				t.Error("token printed")
+			}
+		})
 	}
 }
