@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // their precedence over the file.
 func reload(f flags, tree *supervisor.Tree, level *slog.LevelVar, log *slog.Logger) {
 	path := tree.Config().Path
-	cfg, err := config.Load(path, os.Hostname, collect.ConfigOption())
+	cfg, err := config.Load(path, config.ProcessEnv(), collect.ConfigOption())
 	if err != nil {
 		log.Error("config reload failed; running on with the config loaded before", "file", path,
 			"err", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -30,7 +29,7 @@ func reload(f flags, tree *supervisor.Tree, level *slog.LevelVar, log *slog.Logg
 	if f.dumpDir != "" {
 		cfg.Debug.DumpDir = f.dumpDir
 	}
-	if w := config.PermissionWarning(path); w != "" {
+	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
 	restart, err := tree.Reload(cfg, 10*time.Second)
