@@ -278,7 +278,7 @@ func TestStuckReadRoundGoesOnTime(t *testing.T) {
 	}
 	// The round clears a source's busy flag just after handing over its
 	// result; the next tick is minutes away in the daemon, here it is not.
-	for round.busy[0].Load() {
+	for round.busy["guests"].Load() {
 		runtime.Gosched()
 	}
 	start = time.Now()
