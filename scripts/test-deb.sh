@@ -45,7 +45,7 @@ check "example config stays idle (no server_url)" sh -c "! '$x/usr/bin/proxmox-a
 unit="$x/lib/systemd/system/proxmox-agent.service"
 check "unit: Type=notify, watchdog, restart" sh -c "grep -qx 'Type=notify' '$unit' && grep -q '^WatchdogSec=' '$unit' && grep -qx 'Restart=on-failure' '$unit'"
 for k in StateDirectory=proxmox-agent RuntimeDirectory=proxmox-agent RuntimeDirectoryMode=0700 ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes ProtectKernelTunables=yes ProtectKernelModules=yes ProtectKernelLogs=yes RestrictSUIDSGID=yes 'ReadWritePaths=-/var/log/proxmox-agent' \
-  UMask=0077 'LoadCredential=token:/etc/proxmox-agent/token' 'ExecReload=/bin/kill -HUP $MAINPID' DevicePolicy=closed \
+  UMask=0077 'AssertPathExists=/etc/proxmox-agent/token' 'LoadCredential=token:/etc/proxmox-agent/token' 'ExecReload=/bin/kill -HUP $MAINPID' DevicePolicy=closed \
   'CapabilityBoundingSet=CAP_SYS_ADMIN CAP_SYS_RAWIO CAP_DAC_READ_SEARCH' SystemCallFilter=@system-service 'SystemCallFilter=~@privileged @resources' SystemCallErrorNumber=EPERM; do
   check "unit: $k" grep -qxF "$k" "$unit"
 done
