@@ -2,12 +2,17 @@
 # postinst of proxmox-agent, after the deb-systemd-helper convention (what
 # dh_installsystemd generates): the unit is enabled on the first install
 # only; on an upgrade an operator's "systemctl disable" stands, and a
-# disabled unit is neither started nor restarted.
+# disabled unit is neither started nor restarted. DPKG_ROOT (dpkg --root,
+# and scripts/test-deb.sh) points every path into another root.
 set -e
 unit=proxmox-agent.service
 # deb-systemd-helper keeps, per unit, the links it created here; a unit it
 # never enabled has no such record.
-dsh_state=/var/lib/systemd/deb-systemd-helper-enabled/$unit.dsh-also
+dsh_state=${DPKG_ROOT:-}/var/lib/systemd/deb-systemd-helper-enabled/$unit.dsh-also
+
+sysctl() {
+    if [ -n "${DPKG_ROOT:-}" ]; then systemctl --root="$DPKG_ROOT" "$@"; else systemctl "$@"; fi
+}
 
 case "$1" in
 configure|abort-upgrade|abort-deconfigure|abort-remove) ;;
@@ -18,7 +23,7 @@ if command -v deb-systemd-helper >/dev/null 2>&1; then
     # Removes only a mask deb-systemd-helper set when the package was removed.
     deb-systemd-helper unmask "$unit" >/dev/null || true
     if [ -n "$2" ] && [ ! -e "$dsh_state" ] && command -v systemctl >/dev/null 2>&1 \
-        && ! systemctl --quiet is-enabled "$unit" 2>/dev/null; then
+        && ! sysctl --quiet is-enabled "$unit" 2>/dev/null; then
         # An upgrade from a version that enabled the unit with systemctl
         # (no record here) and the operator has disabled it since: record
         # the links without creating them, so it stays disabled now and later.
@@ -34,10 +39,10 @@ if command -v deb-systemd-helper >/dev/null 2>&1; then
 elif [ -z "$2" ] && command -v systemctl >/dev/null 2>&1; then
     # No deb-systemd-helper: enable on the first install ($2, the previous
     # version, is empty), leave the operator's choice alone on an upgrade.
-    systemctl enable "$unit" >/dev/null 2>&1 || true
+    sysctl enable "$unit" >/dev/null 2>&1 || true
 fi
 
-if [ -d /run/systemd/system ]; then
+if [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
     # First install: start (it stays up idle until server_url and the token
     # are set). Upgrade: restart onto the new binary.

@@ -4,7 +4,7 @@
 # reinstall after "apt remove" keeps the operator's enabled/disabled choice.
 set -e
 unit=proxmox-agent.service
-if [ "$1" = "remove" ] && [ -d /run/systemd/system ]; then
+if [ "$1" = "remove" ] && [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
     if command -v deb-systemd-invoke >/dev/null 2>&1; then
         deb-systemd-invoke stop "$unit" >/dev/null || true
     else

@@ -197,6 +197,47 @@ check "postinst, no deb-systemd-helper, upgrade, enabled: restart only" bare_upg
 check "prerm remove: stops, keeps the enable state" prerm_remove
 check "prerm upgrade: leaves the agent running" prerm_upgrade
 check "postrm remove masks, keeps the spool; purge forgets the unit and the spool" postrm_remove_purge
+
+# The same lifecycle with the real deb-systemd-helper and systemctl (offline,
+# --root), in a scratch root given as DPKG_ROOT: what ends up enabled is
+# read from the links on disk, not from what was called.
+if command -v deb-systemd-helper >/dev/null && command -v systemctl >/dev/null; then
+  root="$sim/root"
+  wants="$root/etc/systemd/system/multi-user.target.wants/$u"
+  record="$root/var/lib/systemd/deb-systemd-helper-enabled/$u.dsh-also"
+  mkdir -p "$root/lib/systemd/system" "$root/etc/systemd/system" "$root/var/lib/proxmox-agent/spool"
+  cp "$unit" "$root/lib/systemd/system/$u"
+  dpkg_run() { # dpkg_run SCRIPT ARGS...: as dpkg runs it, into $root
+    DPKG_ROOT="$root" DPKG_MAINTSCRIPT_PACKAGE=proxmox-agent DPKG_MAINTSCRIPT_NAME="$1" \
+      /bin/sh "$ctl/$1" "${@:2}" || { echo "$1 ${*:2} exited $?"; return 1; }
+  }
+  enabled() { [ -L "$wants" ] || { echo "not enabled: no $wants"; return 1; }; }
+  # -L: the link points at /lib/... of the real root, absent here.
+  disabled() { [ ! -L "$wants" ] || { echo "enabled: $wants exists"; return 1; }; }
+  real_first_install() { dpkg_run postinst configure '' && enabled && [ -e "$record" ]; }
+  real_upgrade_enabled() { dpkg_run postinst configure 0.9 && enabled; }
+  real_upgrade_disabled() {
+    systemctl --root="$root" disable "$u" >/dev/null 2>&1 && disabled &&
+      dpkg_run postinst configure 0.9 && disabled && dpkg_run postinst configure 0.9 && disabled
+  }
+  real_upgrade_from_unrecorded() {
+    rm -rf "$root/var/lib/systemd/deb-systemd-helper-enabled" && disabled &&
+      dpkg_run postinst configure 0.9 && disabled && [ -e "$record" ] && dpkg_run postinst configure 0.9 && disabled
+  }
+  real_reenable_then_purge() {
+    systemctl --root="$root" enable "$u" >/dev/null 2>&1 && dpkg_run postinst configure 0.9 && enabled &&
+      dpkg_run prerm remove && rm "$root/lib/systemd/system/$u" && dpkg_run postrm remove &&
+      [ -d "$root/var/lib/proxmox-agent/spool" ] &&
+      dpkg_run postrm purge && disabled && [ ! -e "$record" ] && [ ! -e "$root/var/lib/proxmox-agent" ]
+  }
+  check "real deb-systemd-helper: first install enables" real_first_install
+  check "real deb-systemd-helper: upgrade keeps it enabled" real_upgrade_enabled
+  check "real deb-systemd-helper: disabled by the operator, two upgrades later still disabled" real_upgrade_disabled
+  check "real deb-systemd-helper: disabled before any record (older package), stays disabled" real_upgrade_from_unrecorded
+  check "real deb-systemd-helper: remove keeps the spool, purge removes links, record and spool" real_reenable_then_purge
+else
+  echo "skip maintainer scripts with the real deb-systemd-helper (not installed here)"
+fi
 if command -v logrotate >/dev/null; then
   check "logrotate parses the snippet" logrotate -d "$x/etc/logrotate.d/proxmox-agent"
 fi
