@@ -47,11 +47,19 @@ type Env struct {
 	Hostname func() (string, error)
 	Getenv   func(string) string
 	EUID     int
+	// PackagedTokenFile is the file the packaged unit passes as the
+	// credential. Read when neither key is set and no credential directory
+	// is there: check-config run by hand on a packaged host sees the token
+	// the service will get. "" turns the fallback off.
+	PackagedTokenFile string
 }
+
+// PackagedTokenFile is where the .deb installs the token (a 0600 conffile).
+const PackagedTokenFile = "/etc/proxmox-agent/token"
 
 // ProcessEnv is the running process's Env.
 func ProcessEnv() Env {
-	return Env{Hostname: os.Hostname, Getenv: os.Getenv, EUID: os.Geteuid()}
+	return Env{Hostname: os.Hostname, Getenv: os.Getenv, EUID: os.Geteuid(), PackagedTokenFile: PackagedTokenFile}
 }
 
 // resolveToken fills c.Token from token_file or the systemd credential when
@@ -77,7 +85,7 @@ func (c *Config) resolveToken(env Env, lines keyIndex) error {
 		dir = env.Getenv(CredentialsEnv)
 	}
 	if dir == "" {
-		return errors.New("token: missing: set token or token_file, or pass the credential \"token\" (systemd LoadCredential=token:PATH)")
+		return c.packagedToken(env)
 	}
 	p := filepath.Join(dir, CredentialName)
 	tok, err := readSecret(p, env.EUID)
@@ -88,6 +96,25 @@ func (c *Config) resolveToken(env Env, lines keyIndex) error {
 		return fmt.Errorf("token: credential: %w", err)
 	}
 	c.Token, c.TokenSource = tok, TokenCredential+" "+p
+	return nil
+}
+
+// packagedToken reads the packaged token file when no credential directory
+// is set (a command run by hand on a packaged host), with the checks of a
+// token_file.
+func (c *Config) packagedToken(env Env) error {
+	missing := errors.New("token: missing: set token or token_file, or pass the credential \"token\" (systemd LoadCredential=token:PATH)")
+	if env.PackagedTokenFile == "" {
+		return missing
+	}
+	tok, err := readSecret(env.PackagedTokenFile, env.EUID)
+	if errors.Is(err, fs.ErrNotExist) {
+		return missing
+	}
+	if err != nil {
+		return fmt.Errorf("token: the packaged token file: %w", err)
+	}
+	c.Token, c.TokenSource = tok, TokenFromFile+" "+env.PackagedTokenFile+" (the unit's credential)"
 	return nil
 }
 

@@ -269,3 +269,34 @@ func TestDemoConfigsWarnNothing(t *testing.T) {
 		}
 	}
 }
+
+// Run by hand on a packaged host (no $CREDENTIALS_DIRECTORY), the agent
+// reads the file the unit passes as the credential, with the same checks;
+// without that file the token is missing as before.
+func TestPackagedTokenFileFallback(t *testing.T) {
+	dir := t.TempDir()
+	packaged := filepath.Join(dir, "token")
+	body := []byte(tokenHead)
+	env := Env{Hostname: func() (string, error) { return "h", nil }, Getenv: func(string) string { return "" },
+		EUID: os.Geteuid(), PackagedTokenFile: packaged}
+	path := filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, env); err == nil || !strings.Contains(err.Error(), "token: missing") {
+		t.Fatalf("no packaged file: %v", err)
+	}
+	if err := os.WriteFile(packaged, []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, env); err == nil || !strings.Contains(err.Error(), "mode 0644") {
+		t.Fatalf("a readable packaged file: %v", err)
+	}
+	if err := os.Chmod(packaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, env)
+	if err != nil || cfg.Token != "s3cret" || !strings.Contains(cfg.TokenSource, packaged) {
+		t.Fatalf("packaged file: %v %q", err, cfg.TokenSource)
+	}
+}
