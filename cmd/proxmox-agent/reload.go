@@ -20,9 +20,11 @@ func reload(f flags, tree *supervisor.Tree, level *slog.LevelVar, log *slog.Logg
 	path := tree.Config().Path
 	cfg, err := config.Load(path, config.ProcessEnv(), collect.ConfigOption())
 	if err != nil {
+		// Recorded before it is logged: whoever reads the log line and asks
+		// status finds the error there.
+		tree.ReloadFailed(err)
 		log.Error("config reload failed; running on with the config loaded before", "file", path,
 			"err", strings.ReplaceAll(err.Error(), "\n", "; "))
-		tree.ReloadFailed(err)
 		return
 	}
 	cfg.Version = tree.Config().Version
@@ -34,8 +36,8 @@ func reload(f flags, tree *supervisor.Tree, level *slog.LevelVar, log *slog.Logg
 	}
 	restart, err := tree.Reload(cfg, 10*time.Second)
 	if err != nil {
-		log.Error("config reload failed", "file", path, "err", err)
 		tree.ReloadFailed(err)
+		log.Error("config reload failed", "file", path, "err", err)
 		return
 	}
 	if f.logLevel == "" {
