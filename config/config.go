@@ -2,7 +2,6 @@
 package config
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/x509"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +34,12 @@ const EnvPath = "AGENT_CONFIG"
 // Config is the agent's whole configuration after defaults are applied.
 type Config struct {
 	ServerURL string `toml:"server_url"`
-	Token     string `toml:"token"`
+	// Token authenticates the agent to the server. Inline here, or read
+	// by Load from TokenFile or the systemd credential "token".
+	Token string `toml:"token"`
+	// TokenFile names a file holding the token (mode 0600, owned by root
+	// or the agent's user), so the config itself holds no secret.
+	TokenFile string `toml:"token_file"`
 	// HostID names this host to the server; defaults to the short hostname.
 	HostID string `toml:"host_id"`
 	// Topic is the Phoenix channel topic; defaults to "agent:<host_id>".
@@ -60,6 +65,12 @@ type Config struct {
 	Path string `toml:"-"`
 	// Version is the agent's own version, set by main (join params, self-report).
 	Version string `toml:"-"`
+	// TokenSource says where Load found the token: "inline",
+	// "token_file PATH" or "credential PATH". Never the token.
+	TokenSource string `toml:"-"`
+	// Warnings are what Load found wrong but not fatal (the config file's
+	// mode and owner), for the caller to log.
+	Warnings []string `toml:"-"`
 }
 
 // Intervals are the three collection cadences, in seconds.
@@ -84,15 +95,19 @@ type Timeouts struct {
 	// PmxcfsSeconds bounds the reads of one source from /etc/pve: they are
 	// FUSE reads that block for as long as pmxcfs is stuck.
 	PmxcfsSeconds int `toml:"pmxcfs_seconds"`
+	// CorosyncSeconds bounds corosync-cfgtool -s (the corosync source).
+	CorosyncSeconds int `toml:"corosync_seconds"`
 }
 
 // Commands names the binaries the agent runs; a bare name is looked up in PATH.
 type Commands struct {
-	Zpool          string `toml:"zpool"`
-	Zfs            string `toml:"zfs"`
-	Pvesh          string `toml:"pvesh"`
-	Smartctl       string `toml:"smartctl"`
-	MaxOutputBytes int    `toml:"max_output_bytes"`
+	Zpool    string `toml:"zpool"`
+	Zfs      string `toml:"zfs"`
+	Pvesh    string `toml:"pvesh"`
+	Smartctl string `toml:"smartctl"`
+	// CorosyncCfgtool is corosync-cfgtool, run by the corosync source.
+	CorosyncCfgtool string `toml:"corosync_cfgtool"`
+	MaxOutputBytes  int    `toml:"max_output_bytes"`
 }
 
 // Proc locates the proc filesystem, so tests can point it at testdata/.
@@ -106,6 +121,16 @@ type PVE struct {
 	// EtcDir is where pmxcfs is mounted. The guests and cluster sources read
 	// it directly; guests fall back to pvesh when it cannot be read.
 	EtcDir string `toml:"etc_dir"`
+	// LibDir is pve-manager's state (job states, replication state,
+	// pkgupdates): the backups, replication and updates sources.
+	LibDir string `toml:"lib_dir"`
+	// LogDir holds the task index and task logs (tasks/): the backups source.
+	LogDir string `toml:"log_dir"`
+	// AptListsDir is apt's lists directory, whose newest mtime dates the
+	// last apt update: the updates source.
+	AptListsDir string `toml:"apt_lists_dir"`
+	// SubscriptionFile is the subscription status: the subscription source.
+	SubscriptionFile string `toml:"subscription_file"`
 }
 
 // Sources holds the [sources] switches as the file sets them: a source the
@@ -192,14 +217,16 @@ func Defaults() Config {
 		Timeouts: Timeouts{
 			ZpoolSeconds: 10, ZfsSeconds: 10,
 			PveshSeconds: 30, SmartctlSeconds: 20,
-			PmxcfsSeconds: 5,
+			PmxcfsSeconds: 5, CorosyncSeconds: 10,
 		},
 		Commands: Commands{
 			Zpool: "zpool", Zfs: "zfs", Pvesh: "pvesh", Smartctl: "smartctl",
-			MaxOutputBytes: 16 << 20,
+			CorosyncCfgtool: "corosync-cfgtool",
+			MaxOutputBytes:  16 << 20,
 		},
 		Proc: Proc{Root: "/proc"},
-		PVE:  PVE{EtcDir: "/etc/pve"},
+		PVE: PVE{EtcDir: "/etc/pve", LibDir: "/var/lib/pve-manager", LogDir: "/var/log/pve",
+			AptListsDir: "/var/lib/apt/lists", SubscriptionFile: "/etc/subscription"},
 		Reporter: Reporter{
 			HeartbeatSeconds: 30, ReplyTimeoutSeconds: 10,
 			QueueMaxSamples: 2000, QueueMaxBytes: 64 << 20,
@@ -237,20 +264,26 @@ var ErrNotFound = errors.New("config file not found")
 // and a cap keeps /dev/zero or a runaway generator from eating memory.
 const MaxFileBytes = 1 << 20
 
-// Load reads, decodes, defaults and validates the file at path. hostname
-// supplies the default host_id and node (the short form is used). The file
-// must be a regular file (a FIFO would block the agent's start, a device
-// never end) of at most MaxFileBytes.
-func Load(path string, hostname func() (string, error), opts ...Option) (*Config, error) {
+// Load reads, decodes, defaults and validates the file at path, and
+// resolves the token: inline, else token_file, else the systemd credential
+// "token" in $CREDENTIALS_DIRECTORY. env.Hostname supplies the default
+// host_id and node (the short form is used). The file must be a regular
+// file (a FIFO would block the agent's start, a device never end) of at
+// most MaxFileBytes. Every problem is reported at once, each with its key
+// and line; cfg.Warnings holds what is wrong but not fatal.
+func Load(path string, env Env, opts ...Option) (*Config, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(data, hostname, opts...)
+	cfg, err := parse(data, env.Hostname, func(c *Config, lines keyIndex) error {
+		return c.resolveToken(env, lines)
+	}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg.Path = path
+	cfg.Warnings = cfg.permissionWarnings(env)
 	return cfg, nil
 }
 
@@ -282,35 +315,67 @@ func readFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// Parse decodes TOML bytes into a validated Config.
+// Parse decodes TOML bytes into a validated Config. It reads no file: the
+// config needs token or token_file, and a token_file is only checked for
+// being an absolute path (Load reads it, and also accepts a systemd
+// credential in place of both).
 func Parse(data []byte, hostname func() (string, error), opts ...Option) (*Config, error) {
+	return parse(data, hostname, nil, opts)
+}
+
+// parse is Parse with a token resolver (nil: none), whose error is
+// reported with the others.
+func parse(data []byte, hostname func() (string, error), resolve func(*Config, keyIndex) error, opts []Option) (*Config, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	cfg := Defaults()
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, scrubSecrets(data, pe.Position.Line, pe.Message))
-		}
-		return nil, err
-	}
 	lines := keyLines(data)
-	var errs []error
-	for _, k := range md.Undecoded() {
+	undecoded, errs, reported, fatal := decodeAll(data, &cfg, lines)
+	if fatal {
+		return nil, errors.Join(errs...)
+	}
+	for _, k := range undecoded {
 		errs = append(errs, fmt.Errorf("%sunknown key %q", lines.prefix(k), printable(k.String())))
 	}
 	errs = append(errs, cfg.Sources.unknown(o.sources, lines)...)
 	if err := cfg.applyDefaults(hostname); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, cfg.validate(lines)...)
+	errs = append(errs, cfg.validate(lines, reported, resolve == nil)...)
+	if resolve != nil && !reported["token"] && !reported["token_file"] {
+		if err := resolve(&cfg, lines); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errors.Join(inFileOrder(errs)...)
 	}
 	return &cfg, nil
+}
+
+// inFileOrder sorts errors by their "line N: " prefix, so an operator reads
+// them top to bottom; those without a line (a key not in the file) come
+// first, in the order found.
+func inFileOrder(errs []error) []error {
+	type numbered struct {
+		line int
+		err  error
+	}
+	ns := make([]numbered, len(errs))
+	for i, e := range errs {
+		ns[i].err = e
+		if rest, ok := strings.CutPrefix(e.Error(), "line "); ok {
+			digits, _, _ := strings.Cut(rest, ":")
+			ns[i].line, _ = strconv.Atoi(digits)
+		}
+	}
+	sort.SliceStable(ns, func(i, j int) bool { return ns[i].line < ns[j].line })
+	for i := range ns {
+		errs[i] = ns[i].err
+	}
+	return errs
 }
 
 func (c *Config) applyDefaults(hostname func() (string, error)) error {
@@ -333,17 +398,21 @@ func (c *Config) applyDefaults(hostname func() (string, error)) error {
 	return nil
 }
 
-func (c *Config) validate(lines keyIndex) []error {
+// validate checks every key but those already reported (a wrong type, an
+// out-of-range number): their value is a placeholder. needToken: no
+// resolver will look for a credential, so token or token_file must be set.
+func (c *Config) validate(lines keyIndex, reported map[string]bool, needToken bool) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
+		if reported[key] {
+			return
+		}
 		errs = append(errs, fmt.Errorf("%s%s: %s", lines.prefix(toml.Key(strings.Split(key, "."))), key, fmt.Sprintf(format, args...)))
 	}
 	if msg := checkServerURL(c.ServerURL); msg != "" {
 		bad("server_url", "%s", msg)
 	}
-	if strings.TrimSpace(c.Token) == "" {
-		bad("token", "missing or empty")
-	}
+	errs = append(errs, c.validateToken(lines, reported, needToken)...)
 	for _, p := range []struct{ key, v string }{{"host_id", c.HostID}, {"topic", c.Topic}, {"node", c.Node}} {
 		if p.v != printable(p.v) {
 			bad(p.key, "must be printable text without control characters, got %s", printable(p.v))
@@ -370,6 +439,9 @@ func (c *Config) validate(lines keyIndex) []error {
 		{"commands.zpool", c.Commands.Zpool}, {"commands.zfs", c.Commands.Zfs},
 		{"commands.pvesh", c.Commands.Pvesh}, {"commands.smartctl", c.Commands.Smartctl},
 		{"proc.root", c.Proc.Root}, {"pve.etc_dir", c.PVE.EtcDir},
+		{"commands.corosync_cfgtool", c.Commands.CorosyncCfgtool},
+		{"pve.lib_dir", c.PVE.LibDir}, {"pve.log_dir", c.PVE.LogDir},
+		{"pve.apt_lists_dir", c.PVE.AptListsDir}, {"pve.subscription_file", c.PVE.SubscriptionFile},
 	} {
 		if strings.TrimSpace(p.v) == "" {
 			bad(p.key, "must not be empty")
@@ -387,6 +459,30 @@ func (c *Config) validate(lines keyIndex) []error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errs
+}
+
+// validateToken checks token and token_file as written (Load then reads
+// the file or the credential).
+func (c *Config) validateToken(lines keyIndex, reported map[string]bool, needToken bool) []error {
+	at := func(key string) string { return lines.prefix(toml.Key{key}) }
+	_, inline := lines["token"]
+	switch {
+	case reported["token"] || reported["token_file"]:
+		return nil
+	case c.TokenFile != "" && (c.Token != "" || inline):
+		return []error{fmt.Errorf("%stoken_file: token is set too (%s); keep one of them", at("token_file"), strings.TrimSuffix(at("token"), ": "))}
+	case c.TokenFile != "" && !filepath.IsAbs(c.TokenFile):
+		return []error{fmt.Errorf("%stoken_file: must be an absolute path, got %s", at("token_file"), printable(c.TokenFile))}
+	case c.TokenFile != "":
+		return nil
+	case inline && strings.TrimSpace(c.Token) == "":
+		return []error{fmt.Errorf("%stoken: missing or empty", at("token"))}
+	case inline && strings.ContainsFunc(c.Token, unicode.IsControl):
+		return []error{fmt.Errorf("%stoken: holds control characters", at("token"))}
+	case needToken && c.Token == "":
+		return []error{errors.New("token: missing: set token or token_file")}
+	}
+	return nil
 }
 
 // keyIndex maps each key the TOML source defines (dotted, "intervals.fast_seconds",
@@ -429,10 +525,13 @@ func (idx keyIndex) add(key string, line int) {
 	}
 }
 
-// prefix is "line N: " for a key the source defines, else "".
+// prefix is "line N: " for a key the source defines, else for its nearest
+// parent that it defines (a key inside an inline table), else "".
 func (idx keyIndex) prefix(key toml.Key) string {
-	if n, ok := idx[strings.Join(key, ".")]; ok {
-		return fmt.Sprintf("line %d: ", n)
+	for i := len(key); i > 0; i-- {
+		if n, ok := idx[strings.Join(key[:i], ".")]; ok {
+			return fmt.Sprintf("line %d: ", n)
+		}
 	}
 	return ""
 }
@@ -464,6 +563,7 @@ func (c *Config) bounds() []bound {
 		{"timeouts.pvesh_seconds", c.Timeouts.PveshSeconds, maxTimeoutSeconds, "an hour"},
 		{"timeouts.smartctl_seconds", c.Timeouts.SmartctlSeconds, maxTimeoutSeconds, "an hour"},
 		{"timeouts.pmxcfs_seconds", c.Timeouts.PmxcfsSeconds, maxTimeoutSeconds, "an hour"},
+		{"timeouts.corosync_seconds", c.Timeouts.CorosyncSeconds, maxTimeoutSeconds, "an hour"},
 		{"commands.max_output_bytes", c.Commands.MaxOutputBytes, maxOutputBytes, "1 GiB"},
 		{"reporter.heartbeat_seconds", c.Reporter.HeartbeatSeconds, maxTimeoutSeconds, "an hour"},
 		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds, maxTimeoutSeconds, "an hour"},
@@ -560,19 +660,6 @@ func (c *Config) Interval(kind string) time.Duration {
 
 // Seconds converts a config seconds value to a Duration.
 func Seconds(n int) time.Duration { return time.Duration(n) * time.Second }
-
-// PermissionWarning reports, when the file is readable by group or others,
-// a message saying so: the file holds the token.
-func PermissionWarning(path string) string {
-	st, err := os.Stat(path)
-	if err != nil {
-		return ""
-	}
-	if mode := st.Mode().Perm(); mode&0o077 != 0 {
-		return fmt.Sprintf("config %s has mode %04o and holds the token; chmod 600 it", path, mode)
-	}
-	return ""
-}
 
 // RedactedURL returns the server URL with any token query value masked, for logs.
 func (c *Config) RedactedURL() string { return RedactURL(c.ServerURL) }

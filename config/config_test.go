@@ -16,6 +16,12 @@ func fixedHost(name string) func() (string, error) {
 	return func() (string, error) { return name, nil }
 }
 
+// testEnv is a process with hostname name, no credentials directory, and
+// this test's uid.
+func testEnv(name string) Env {
+	return Env{Hostname: fixedHost(name), Getenv: func(string) string { return "" }, EUID: os.Geteuid()}
+}
+
 func writeTemp(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "agent.toml")
@@ -28,7 +34,7 @@ func writeTemp(t *testing.T, body string) string {
 // Ported from the seed's config_test "parses required fields" and
 // "parses [debug] dump_dir when present".
 func TestLoadSeedFixture(t *testing.T) {
-	cfg, err := Load("testdata/seed.toml", fixedHost("ignored"))
+	cfg, err := Load("testdata/seed.toml", testEnv("ignored"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +68,7 @@ func TestDumpDirOffAndDefaults(t *testing.T) {
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := Load(writeTemp(t, body), fixedHost("pve1.example.com"))
+			cfg, err := Load(writeTemp(t, body), testEnv("pve1.example.com"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +90,7 @@ func TestDumpDirOffAndDefaults(t *testing.T) {
 
 // Ported from "returns error for missing file".
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"), fixedHost("h"))
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"), testEnv("h"))
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
@@ -170,19 +176,6 @@ func TestResolvePath(t *testing.T) {
 	}
 	if got := ResolvePath("", env("")); got != DefaultPath {
 		t.Errorf("default, got %s", got)
-	}
-}
-
-func TestPermissionWarning(t *testing.T) {
-	p := writeTemp(t, "")
-	if w := PermissionWarning(p); w != "" {
-		t.Errorf("0600 file warned: %s", w)
-	}
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w := PermissionWarning(p); !strings.Contains(w, "0644") || !strings.Contains(w, "token") {
-		t.Errorf("0644 file: warning %q", w)
 	}
 }
 
@@ -317,7 +310,7 @@ func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { _, err := Load(fifo, fixedHost("h")); done <- err }()
+	go func() { _, err := Load(fifo, testEnv("h")); done <- err }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
@@ -326,15 +319,15 @@ func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Load blocked on a FIFO")
 	}
-	if _, err := Load("/dev/zero", fixedHost("h")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Load("/dev/zero", testEnv("h")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("/dev/zero: %v", err)
 	}
-	if _, err := Load(dir, fixedHost("h")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Load(dir, testEnv("h")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
 	}
 	big := filepath.Join(dir, "big.toml")
 	os.WriteFile(big, append([]byte("server_url = \"ws://h/s\"\ntoken = \"t\"\n"), bytes.Repeat([]byte("# pad\n"), MaxFileBytes/6+10)...), 0o600)
-	if _, err := Load(big, fixedHost("h")); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := Load(big, testEnv("h")); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("huge file: %v", err)
 	}
 }
@@ -395,7 +388,7 @@ func TestSourceSwitches(t *testing.T) {
 	for body, want := range map[string]string{
 		minimal + "[sources]\ngusts = false\n":                    `line 4: unknown key "sources.gusts" (sources are host, guests, disks, zfs_datasets)`,
 		minimal + "[sources]\nhost = false\nb = true\na = true\n": "line 5: unknown key \"sources.b\"",
-		minimal + "[sources]\nhost = \"no\"\n":                    `line 4 (last key "sources.host")`,
+		minimal + "[sources]\nhost = \"no\"\n":                    `line 4: sources.host: must be true or false, got a string`,
 		minimal + "[pve]\netc_dir = \"\"\n":                       `line 4: pve.etc_dir: must not be empty`,
 		minimal + "[timeouts]\npmxcfs_seconds = 99999\n":          `line 4: timeouts.pmxcfs_seconds: must be a positive integer of at most 3600`,
 		minimal + "[timeouts]\npmxcfs_seconds = -1\n":             `line 4: timeouts.pmxcfs_seconds`,

@@ -35,7 +35,10 @@ type FlushDone struct {
 }
 
 // Reopen asks the writer to close and reopen its files (SIGHUP, logrotate).
-type Reopen struct{}
+// A Dir, when set and different, moves the dump there (a config reload).
+type Reopen struct {
+	Dir string
+}
 
 // StatusRequest asks the reporter for its *Status.
 type StatusRequest struct{}

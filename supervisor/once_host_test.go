@@ -65,6 +65,16 @@ func TestOnceHostFilesGolden(t *testing.T) {
 			}
 			got[kind][n] = p.Data[n]
 		}
+		if g := got[kind]["guests"]; g != nil { // only what this test is about: the rest has its own goldens
+			var gs []struct {
+				VMID     json.RawMessage `json:"vmid"`
+				Pressure json.RawMessage `json:"pressure"`
+			}
+			if err := json.Unmarshal(g, &gs); err != nil {
+				t.Fatal(err)
+			}
+			got[kind]["guests"], _ = json.Marshal(gs)
+		}
 	}
 	body, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {

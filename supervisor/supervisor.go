@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -71,15 +72,18 @@ type Options struct {
 type Tree struct {
 	// Spool is the on-disk queue (nil: memory only). The tree owns it, so
 	// a restarted reporter finds it open.
-	Spool      *spool.Lazy
-	System     *actor.ActorSystem
-	Root       *actor.PID
-	Writer     *actor.PID // nil when the dump is off
-	Reporter   *actor.PID
-	Collectors map[string]*actor.PID
-	Dump       *dump.Handle
-	Runner     *runner.Runner
-	Stats      *collect.Stats
+	Spool  *spool.Lazy
+	System *actor.ActorSystem
+	Stats  *collect.Stats
+
+	// kids is written once, by the root's first start, before Start
+	// returns; everything after reads it. A root that starts a second time
+	// (restarted after a panic) does not rewrite it: it stops the tree.
+	kids atomic.Pointer[children]
+	// cfg is the running config: replaced whole by Reload, never changed in
+	// place, so a reader holds a consistent one.
+	cfg    atomic.Pointer[config.Config]
+	reload reloadState
 
 	log      *slog.Logger
 	sub      *eventstream.Subscription
@@ -87,6 +91,34 @@ type Tree struct {
 	err      error
 	stopOnce sync.Once
 }
+
+// children are the tree's actors and the wiring they share.
+type children struct {
+	root       *actor.PID
+	writer     *actor.PID // nil when the dump is off
+	reporter   *actor.PID
+	collectors map[string]*actor.PID
+	dump       *dump.Handle
+	runner     *runner.Runner
+	env        *collect.Env
+	dumpDir    string
+}
+
+// Reporter is the reporter's PID.
+func (t *Tree) Reporter() *actor.PID { return t.kids.Load().reporter }
+
+// Writer is the dump writer's PID, nil when the dump is off.
+func (t *Tree) Writer() *actor.PID { return t.kids.Load().writer }
+
+// Dump is the handle the tree's actors dump through (disabled when off).
+func (t *Tree) Dump() *dump.Handle { return t.kids.Load().dump }
+
+// Runner is the command runner every source shares.
+func (t *Tree) Runner() *runner.Runner { return t.kids.Load().runner }
+
+// Config is the running config: the one Start was given, or the last one
+// Reload applied.
+func (t *Tree) Config() *config.Config { return t.cfg.Load() }
 
 // Done is closed when the tree has stopped, by Stop or because a child gave
 // up; Err then says which.
@@ -115,6 +147,8 @@ func Start(o Options) (*Tree, error) {
 		System: sys, log: o.Log, done: make(chan struct{}),
 		Stats: collect.NewStats(),
 	}
+	t.cfg.Store(cfg)
+	t.reload.loaded = time.Now()
 	if cfg.Spool.Dir != "" {
 		t.Spool = &spool.Lazy{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes), Retry: spoolRetry}
 	}
@@ -163,10 +197,24 @@ type root struct {
 func (r *root) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		// Set here, not by Start, so a failure right after start (which
-		// shuts down from this actor) already sees every PID.
-		r.t.Root = ctx.Self()
-		r.signal(r.spawnChildren(ctx))
+		if r.t.kids.Load() != nil {
+			// A restarted root: its children were stopped with the old
+			// instance. Stop, so the process exits and systemd starts it
+			// afresh, rather than rewrite the PIDs others read.
+			r.stopping = true
+			err := errors.New("the supervisor's root actor restarted; stopping the tree")
+			r.o.Log.Error("supervisor giving up", "err", err)
+			go r.t.shutdown(err)
+			return
+		}
+		kids, err := r.spawnChildren(ctx)
+		// Published before the start is signalled, so a failure right after
+		// start (which shuts down from this actor) already sees every PID.
+		r.t.kids.Store(kids)
+		r.signal(err)
+	case *reload:
+		r.apply(ctx, m)
+		ctx.Respond(m)
 	case *beginShutdown:
 		r.stopping = true
 		ctx.Respond(m)
@@ -191,52 +239,59 @@ func (r *root) signal(err error) {
 	}
 }
 
-func (r *root) spawnChildren(ctx actor.Context) error {
+func (r *root) spawnChildren(ctx actor.Context) (*children, error) {
 	t, cfg, log := r.t, r.o.Config, r.o.Log
+	k := &children{root: ctx.Self(), collectors: map[string]*actor.PID{}, dumpDir: r.dumpDir}
 	if writer.Configure(r.dumpDir, log) {
 		pid, err := ctx.SpawnNamed(writer.Props(r.dumpDir, log), "writer")
 		if err != nil {
-			return fmt.Errorf("spawn writer: %w", err)
+			return k, fmt.Errorf("spawn writer: %w", err)
 		}
-		t.Writer = pid
-		t.Dump = writer.NewHandle(ctx.ActorSystem().Root, pid, log)
+		k.writer = pid
+		k.dump = writer.NewHandle(ctx.ActorSystem().Root, pid, log)
 	}
-	env := Wire(cfg, t.Dump, t.Stats, log)
+	env := Wire(cfg, k.dump, t.Stats, log)
 	env.ReporterStatus = t.ReporterStatus
-	t.Runner = env.Runner
+	k.env, k.runner = env, env.Runner
 	rep, err := ctx.SpawnNamed(reporter.Props(reporter.Options{
 		Server: serverOf(cfg),
 
-		Dump: t.Dump, Log: log,
+		Dump: k.dump, Log: log,
 		MaxSamples: cfg.Reporter.QueueMaxSamples, MaxBytes: cfg.Reporter.QueueMaxBytes,
 		Spool:    t.spoolOpener(),
 		SetAside: t.setAside(),
 	}), "reporter")
 	if err != nil {
-		return fmt.Errorf("spawn reporter: %w", err)
+		return k, fmt.Errorf("spawn reporter: %w", err)
 	}
-	t.Reporter = rep
-	sourcesFor := r.o.Sources
-	if sourcesFor == nil {
-		sourcesFor = collect.For
-	}
-	t.Collectors = map[string]*actor.PID{}
+	k.reporter = rep
 	for _, kind := range messages.Kinds {
-		sources := sourcesFor(kind, env)
-		interval := cfg.Interval(kind)
-		if d, ok := r.o.Intervals[kind]; ok {
-			interval = d
-		}
 		pid, err := ctx.SpawnNamed(collector.Props(collector.Options{
-			Kind: kind, Interval: interval, Sources: sources,
+			Kind: kind, Interval: r.interval(cfg, kind), Sources: r.sourcesFor()(kind, env),
 			Reporter: rep, Counters: t.Stats.Collectors[kind], Health: t.Stats.Health[kind], Log: log,
 		}), "collector-"+kind)
 		if err != nil {
-			return fmt.Errorf("spawn collector %s: %w", kind, err)
+			return k, fmt.Errorf("spawn collector %s: %w", kind, err)
 		}
-		t.Collectors[kind] = pid
+		k.collectors[kind] = pid
 	}
-	return nil
+	return k, nil
+}
+
+func (r *root) sourcesFor() SourcesFunc {
+	if r.o.Sources != nil {
+		return r.o.Sources
+	}
+	return collect.For
+}
+
+// interval is a cadence's period: the config's, unless the options
+// override it (tests, benchmarks).
+func (r *root) interval(cfg *config.Config, kind string) time.Duration {
+	if d, ok := r.o.Intervals[kind]; ok {
+		return d
+	}
+	return cfg.Interval(kind)
 }
 
 // spoolRetry is how often an unusable spool directory is tried again.
@@ -278,7 +333,7 @@ func asideStatus(path string) (file string, size int64, problem string) {
 
 // ReporterStatus asks the reporter for its status.
 func (t *Tree) ReporterStatus(timeout time.Duration) (*messages.Status, error) {
-	res, err := t.System.Root.RequestFuture(t.Reporter, &messages.StatusRequest{}, timeout).Result()
+	res, err := t.System.Root.RequestFuture(t.Reporter(), &messages.StatusRequest{}, timeout).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reporter status: %w", err)
 	}
@@ -299,12 +354,13 @@ func (t *Tree) Alive(timeout time.Duration) error {
 		return errors.New("process tree stopped")
 	default:
 	}
-	pids := []*actor.PID{t.Reporter}
-	if t.Writer != nil {
-		pids = append(pids, t.Writer)
+	kids := t.kids.Load()
+	pids := []*actor.PID{kids.reporter}
+	if kids.writer != nil {
+		pids = append(pids, kids.writer)
 	}
 	for _, k := range messages.Kinds {
-		pids = append(pids, t.Collectors[k])
+		pids = append(pids, kids.collectors[k])
 	}
 	futures := make([]*actor.Future, len(pids))
 	for i, pid := range pids {
@@ -321,17 +377,18 @@ func (t *Tree) Alive(timeout time.Duration) error {
 // Flush waits until every dump entry sent so far is on disk (no-op when the
 // dump is off).
 func (t *Tree) Flush(timeout time.Duration) error {
-	if t.Writer == nil {
+	w := t.Writer()
+	if w == nil {
 		return nil
 	}
-	_, err := t.System.Root.RequestFuture(t.Writer, &messages.Flush{}, timeout).Result()
+	_, err := t.System.Root.RequestFuture(w, &messages.Flush{}, timeout).Result()
 	return err
 }
 
 // Reopen asks the writer to reopen the dump files (SIGHUP).
 func (t *Tree) Reopen() {
-	if t.Writer != nil {
-		t.System.Root.Send(t.Writer, &messages.Reopen{})
+	if w := t.Writer(); w != nil {
+		t.System.Root.Send(w, &messages.Reopen{})
 	}
 }
 
@@ -347,14 +404,15 @@ func (t *Tree) Stop() {
 func (t *Tree) shutdown(cause error) {
 	t.stopOnce.Do(func() {
 		root := t.System.Root
-		_ = root.RequestFuture(t.Root, &beginShutdown{}, 5*time.Second).Wait()
+		kids := t.kids.Load()
+		_ = root.RequestFuture(kids.root, &beginShutdown{}, 5*time.Second).Wait()
 		for i := len(messages.Kinds) - 1; i >= 0; i-- {
-			if pid := t.Collectors[messages.Kinds[i]]; pid != nil {
+			if pid := kids.collectors[messages.Kinds[i]]; pid != nil {
 				_ = root.PoisonFuture(pid).Wait()
 			}
 		}
-		if t.Reporter != nil {
-			_ = root.PoisonFuture(t.Reporter).Wait()
+		if kids.reporter != nil {
+			_ = root.PoisonFuture(kids.reporter).Wait()
 		}
 		if t.Spool != nil {
 			if err := t.Spool.Close(); err != nil {
@@ -364,10 +422,10 @@ func (t *Tree) shutdown(cause error) {
 		if err := t.Flush(5 * time.Second); err != nil {
 			t.log.Warn("final dump flush failed", "err", err)
 		}
-		if t.Writer != nil {
-			_ = root.PoisonFuture(t.Writer).Wait()
+		if kids.writer != nil {
+			_ = root.PoisonFuture(kids.writer).Wait()
 		}
-		_ = root.StopFuture(t.Root).Wait()
+		_ = root.StopFuture(kids.root).Wait()
 		t.System.EventStream.Unsubscribe(t.sub)
 		t.System.Shutdown()
 		t.err = cause
@@ -392,8 +450,11 @@ func Wire(cfg *config.Config, h *dump.Handle, stats *collect.Stats, log *slog.Lo
 // StatusDoc assembles what `proxmox-agent status` shows from the reporter,
 // the collectors' counters and health, and the config. It asks the
 // reporter, so it is called from a goroutine, never from an actor.
-func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
+func (t *Tree) StatusDoc() status.Doc {
+	cfg := t.Config()
 	d := status.Doc{Version: cfg.Version, PID: os.Getpid(), StartedAt: t.Stats.Started, Server: cfg.RedactedURL()}
+	d.Config.Path = cfg.Path
+	d.Config.LoadedAt, d.Config.ReloadError, d.Config.ReloadErrorAt = t.ConfigState()
 	st, err := t.ReporterStatus(2 * time.Second)
 	if err != nil {
 		d.LastError = err.Error()

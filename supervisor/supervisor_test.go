@@ -32,6 +32,9 @@ func testConfig(t *testing.T) *config.Config {
 	}
 	// Never the packaged /var/lib path: each test its own spool.
 	cfg.Spool.Dir = filepath.Join(t.TempDir(), "spool")
+	// Nor the host's Proxmox files: the health sources find none.
+	none := filepath.Join(t.TempDir(), "none")
+	cfg.PVE.LibDir, cfg.PVE.LogDir, cfg.PVE.AptListsDir, cfg.PVE.SubscriptionFile = none, none, none, none
 	return cfg
 }
 
@@ -184,7 +187,7 @@ func TestStopDrainsDumpAndStopsQuickly(t *testing.T) {
 	dir := t.TempDir()
 	tree := startTree(t, Options{DumpDir: dir, Intervals: fastIntervals(time.Hour)})
 	for i := 0; i < 200; i++ {
-		tree.Dump.Read("/proc/loadavg", time.Now(), []byte("x"), nil, 0)
+		tree.Dump().Read("/proc/loadavg", time.Now(), []byte("x"), nil, 0)
 	}
 	start := time.Now()
 	tree.Stop()
@@ -205,7 +208,7 @@ func TestUnusableDumpDirRunsWithDumpOff(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(file, nil, 0o644)
 	tree := startTree(t, Options{DumpDir: filepath.Join(file, "sub"), Intervals: fastIntervals(time.Hour)})
-	if tree.Writer != nil || tree.Dump.Enabled() {
+	if tree.Writer() != nil || tree.Dump().Enabled() {
 		t.Fatal("dump on with an unusable dir")
 	}
 	testkit.Eventually(t, 10*time.Second, "samples", func() bool { return queueDepth(t, tree) == 3 })
@@ -230,7 +233,7 @@ func TestAliveDetectsWedgedChild(t *testing.T) {
 		t.Fatalf("healthy tree: %v", err)
 	}
 	// Wedge the reporter: its handler blocks inside a request it serves.
-	tree.System.Root.Send(tree.Reporter, &messages.Sample{Kind: "fast", Data: map[string]any{"x": wedge(block)}})
+	tree.System.Root.Send(tree.Reporter(), &messages.Sample{Kind: "fast", Data: map[string]any{"x": wedge(block)}})
 	err := tree.Alive(200 * time.Millisecond)
 	close(block)
 	if err == nil || !strings.Contains(err.Error(), "reporter") {
@@ -250,4 +253,26 @@ type wedge chan struct{}
 func (w wedge) MarshalJSON() ([]byte, error) {
 	<-w
 	return []byte("0"), nil
+}
+
+// NeedRestart names exactly the changed settings a reload cannot apply.
+func TestNeedRestart(t *testing.T) {
+	old := testConfig(t)
+	same := *old
+	if got := NeedRestart(old, &same, false); len(got) != 0 {
+		t.Errorf("unchanged: %v", got)
+	}
+	changed := *old
+	changed.Spool.Dir, changed.Status.Socket, changed.Intervals.FastSeconds = "/elsewhere", "/run/x.sock", 7
+	changed.Debug.DumpDir = "/var/log/pa"
+	got := strings.Join(NeedRestart(old, &changed, false), ",")
+	if got != "spool.dir,status.socket,debug.dump_dir" {
+		t.Errorf("changed: %s", got)
+	}
+	// A dump already on moves to a new directory without a restart.
+	on, moved := *old, *old
+	on.Debug.DumpDir, moved.Debug.DumpDir = "/a", "/b"
+	if got := NeedRestart(&on, &moved, true); len(got) != 0 {
+		t.Errorf("dump dir moved: %v", got)
+	}
 }

@@ -46,9 +46,27 @@ func Props(o Options) *actor.Props {
 	}
 	o.Log = o.Log.With("actor", "collector", "kind", o.Kind)
 	round := collect.NewRound(o.Kind, o.Sources, o.Counters, o.Log)
+	sh := &shared{}
+	sh.interval.Store(int64(o.Interval))
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &collector{o: o, round: round}
+		return &collector{o: o, round: round, sh: sh}
 	})
+}
+
+// Reconfigure replaces a collector's sources and interval (a config
+// reload): the new interval applies from the next tick, armed now, and the
+// sources from the next round. A round already running finishes with the
+// sources it started with.
+type Reconfigure struct {
+	Interval time.Duration
+	Sources  []collect.Source
+}
+
+// shared is what a reload changed, kept across restarts of the actor like
+// the round itself: a restarted collector must not go back to the
+// intervals of the config it was first started with.
+type shared struct {
+	interval atomic.Int64 // time.Duration
 }
 
 // tick asks for a round. owner is the incarnation that armed it: ticks
@@ -65,6 +83,7 @@ type roundDone struct {
 type collector struct {
 	o       Options
 	round   *collect.Round
+	sh      *shared
 	timer   *time.Timer
 	running bool
 	stopped atomic.Bool
@@ -89,7 +108,7 @@ func (c *collector) Receive(ctx actor.Context) {
 			c.o.Counters.Skipped.Add(1)
 			c.skips.Fail(time.Now(), func(suppressed uint64) {
 				c.o.Log.Warn("tick skipped: previous round still running",
-					"skipped_total", c.o.Counters.Skipped.Load(), "interval", c.o.Interval)
+					"skipped_total", c.o.Counters.Skipped.Load(), "interval", c.interval())
 			})
 			return
 		}
@@ -114,6 +133,8 @@ func (c *collector) Receive(ctx actor.Context) {
 			// see the fault, count it and restart this collector.
 			panic(fmt.Sprintf("collector %s: source panicked: %v", c.o.Kind, m.Panics))
 		}
+	case *Reconfigure:
+		c.reconfigure(ctx, m)
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
 	case *actor.Restarting, *actor.Stopping:
@@ -128,11 +149,26 @@ func (c *collector) arm(ctx actor.Context) {
 		return
 	}
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	c.timer = time.AfterFunc(c.o.Interval, func() {
+	c.timer = time.AfterFunc(c.interval(), func() {
 		if !c.stopped.Load() {
 			root.Send(self, &tick{owner: c})
 		}
 	})
+}
+
+func (c *collector) interval() time.Duration { return time.Duration(c.sh.interval.Load()) }
+
+func (c *collector) reconfigure(ctx actor.Context, m *Reconfigure) {
+	c.round.Reconfigure(m.Sources)
+	if m.Interval <= 0 || m.Interval == c.interval() {
+		return
+	}
+	c.sh.interval.Store(int64(m.Interval))
+	// Re-armed from now: an interval cut from an hour to a minute should
+	// not wait out the hour first.
+	if c.timer != nil && c.timer.Stop() {
+		c.arm(ctx)
+	}
 }
 
 func (c *collector) stop() {

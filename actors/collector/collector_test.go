@@ -305,3 +305,35 @@ func TestTickSkippedLoggedOnceAcrossRounds(t *testing.T) {
 		t.Fatalf("%d 'tick skipped' lines over 5 overrunning rounds, want 1", n)
 	}
 }
+
+// A reload: the hour-long interval becomes a short one at once (not after
+// the hour), the switched-off source is gone from the next round, the new
+// one is in it, and a restart of the actor keeps what the reload set.
+func TestReconfigureAppliesFromTheNextRound(t *testing.T) {
+	h := spawn(t, time.Hour, value("host", 1), value("arc", 2))
+	if s := h.next(t); s.Data["host"] != 1 || s.Data["arc"] != 2 {
+		t.Fatalf("before: %v", s.Data)
+	}
+	h.sys.Root.Send(h.pid, &Reconfigure{Interval: 20 * time.Millisecond, Sources: []collect.Source{value("host", 1), value("net", 3)}})
+	s := h.next(t) // an hour away unless the new interval re-armed the timer
+	if _, in := s.Data["arc"]; in || s.Data["net"] != 3 || s.Data["host"] != 1 {
+		t.Fatalf("after reload: %v", s.Data)
+	}
+	// A source that panics once makes the collector restart; the fresh
+	// instance keeps the reload's interval: two more rounds come in
+	// milliseconds, not an hour.
+	var panicked atomic.Bool
+	boom := collect.Source{Name: "boom", Timeout: time.Second, Collect: func(context.Context) (any, error) {
+		if panicked.CompareAndSwap(false, true) {
+			panic("once")
+		}
+		return 4, nil
+	}}
+	h.sys.Root.Send(h.pid, &Reconfigure{Interval: 20 * time.Millisecond, Sources: []collect.Source{value("net", 3), boom}})
+	testkit.Eventually(t, 10*time.Second, "rounds after the restart with the reload's sources", func() bool {
+		s := h.next(t)
+		return s.Data["boom"] == 4 && s.Data["net"] == 3 && h.counts.Panics.Load() == 1
+	})
+	h.next(t)
+	h.next(t)
+}

@@ -99,6 +99,10 @@ func NewDelivery(q *Queue, window int, replyTimeout time.Duration) *Delivery {
 	return &Delivery{q: q, window: window, timeout: replyTimeout, byRef: map[wireKey]*Item{}}
 }
 
+// SetReplyTimeout changes how long a push may wait for its reply, from the
+// next push on (a config reload).
+func (d *Delivery) SetReplyTimeout(t time.Duration) { d.timeout = t }
+
 // Add queues it and returns how many older items overflow dropped (lost:
 // held in memory only; a spooled item pushed out is still on disk).
 func (d *Delivery) Add(it *Item) int {

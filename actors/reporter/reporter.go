@@ -120,28 +120,49 @@ type (
 	evCheck struct{ owner *reporter }
 )
 
+// handler forwards a client's events, tagged with the client they came
+// from: after a reload replaced the client, the old one's late events
+// (its generations count from 1 like the new one's) are not taken for the
+// new connection's.
 type handler struct {
-	root *actor.RootContext
-	pid  *actor.PID
+	root   *actor.RootContext
+	pid    *actor.PID
+	client uint64
 }
 
-func (h handler) Connected(g uint64)             { h.root.Send(h.pid, &evConnected{g}) }
-func (h handler) Joined(g uint64)                { h.root.Send(h.pid, &evJoined{g}) }
-func (h handler) JoinRefused(g uint64, r string) { h.root.Send(h.pid, &evJoinRefused{g, r}) }
-func (h handler) Left(g uint64, r string)        { h.root.Send(h.pid, &evLeft{g, r}) }
-func (h handler) Disconnected(g uint64, e error) { h.root.Send(h.pid, &evDisconnected{g, e}) }
-func (h handler) Written(g uint64, ref string)   { h.root.Send(h.pid, &evWritten{g, ref}) }
+// clientEvent is one event of the client numbered client.
+type clientEvent struct {
+	client uint64
+	ev     any
+}
+
+func (h handler) send(ev any)                    { h.root.Send(h.pid, &clientEvent{h.client, ev}) }
+func (h handler) Connected(g uint64)             { h.send(&evConnected{g}) }
+func (h handler) Joined(g uint64)                { h.send(&evJoined{g}) }
+func (h handler) JoinRefused(g uint64, r string) { h.send(&evJoinRefused{g, r}) }
+func (h handler) Left(g uint64, r string)        { h.send(&evLeft{g, r}) }
+func (h handler) Disconnected(g uint64, e error) { h.send(&evDisconnected{g, e}) }
+func (h handler) Written(g uint64, ref string)   { h.send(&evWritten{g, ref}) }
 func (h handler) Replied(g uint64, ref string, r phoenix.Reply) {
-	h.root.Send(h.pid, &evReplied{g, ref, r})
+	h.send(&evReplied{g, ref, r})
+}
+
+// Reconfigure gives the reporter new server settings (a config reload).
+// When they differ from the running ones, the connection is closed and a
+// new one started: what was in flight goes back in line, nothing queued is
+// lost.
+type Reconfigure struct {
+	Server Server
 }
 
 type reporter struct {
-	o      Options
-	d      *Delivery
-	store  *Store
-	client *phoenix.Client
-	since  time.Time // when connected or joined last changed
-	timer  *time.Timer
+	o        Options
+	d        *Delivery
+	store    *Store
+	client   *phoenix.Client
+	clientNo uint64    // numbers the clients this instance started
+	since    time.Time // when connected or joined last changed
+	timer    *time.Timer
 
 	connected, joined bool
 	last              string
@@ -178,8 +199,12 @@ func (r *reporter) Receive(ctx actor.Context) {
 		ctx.Respond(r.status())
 	case *evCheck:
 		r.onCheck(ctx, m)
-	default:
-		r.onClient(m)
+	case *Reconfigure:
+		r.reconfigure(ctx, m.Server)
+	case *clientEvent:
+		if m.client == r.clientNo {
+			r.onClient(m.ev)
+		}
 	}
 }
 
@@ -302,6 +327,44 @@ func (r *reporter) dialFailed(err error) {
 
 func (r *reporter) start(ctx actor.Context) {
 	r.arm(ctx)
+	r.connect(ctx)
+}
+
+// sameServer reports whether a and b connect the same way; the reconnect
+// schedules are not settings a reload changes.
+func sameServer(a, b Server) bool {
+	return a.URL == b.URL && a.Token == b.Token && a.Topic == b.Topic && a.HostID == b.HostID &&
+		a.Version == b.Version && a.Heartbeat == b.Heartbeat && a.ReplyTimeout == b.ReplyTimeout &&
+		a.CAFile == b.CAFile && a.Insecure == b.Insecure
+}
+
+// reconfigure applies new server settings: an unchanged server keeps its
+// connection; a changed one is reconnected, what was in flight going back
+// in line as after any lost connection.
+func (r *reporter) reconfigure(ctx actor.Context, s Server) {
+	if s.ReplyTimeout <= 0 {
+		s.ReplyTimeout = r.o.Server.ReplyTimeout
+	}
+	s.Reconnect, s.Rejoin, s.HealthyAfter = r.o.Server.Reconnect, r.o.Server.Rejoin, r.o.Server.HealthyAfter
+	if sameServer(s, r.o.Server) {
+		return
+	}
+	r.o.Log.Info("server settings changed by a reload; reconnecting", "server", config.RedactURL(s.URL))
+	if r.client != nil {
+		r.client.Close()
+		r.client = nil
+	}
+	r.connected = false
+	r.lost("")
+	r.o.Server = s
+	r.d.SetReplyTimeout(s.ReplyTimeout)
+	r.connect(ctx)
+}
+
+// connect starts a client for the configured server, numbered so that the
+// events of a client replaced by a reload are ignored.
+func (r *reporter) connect(ctx actor.Context) {
+	r.clientNo++
 	s := r.o.Server
 	if s.URL == "" {
 		return
@@ -320,7 +383,7 @@ func (r *reporter) start(ctx actor.Context) {
 		JoinParams: map[string]string{"host_id": s.HostID, "agent_version": s.Version, "token": s.Token},
 		Heartbeat:  s.Heartbeat, ReplyTimeout: s.ReplyTimeout, TLS: tlsCfg, Reconnect: s.Reconnect,
 		Rejoin: s.Rejoin, HealthyAfter: s.HealthyAfter,
-		Handler: handler{root: ctx.ActorSystem().Root, pid: ctx.Self()}, Log: r.o.Log,
+		Handler: handler{root: ctx.ActorSystem().Root, pid: ctx.Self(), client: r.clientNo}, Log: r.o.Log,
 	})
 	if err != nil {
 		r.last = err.Error()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,8 +41,11 @@ func Props(dir string, log *slog.Logger) *actor.Props {
 }
 
 func props(dir string, log *slog.Logger, open opener, timeout time.Duration) *actor.Props {
+	// The directory a reload moved the dump to outlives a restart.
+	current := &atomic.Pointer[string]{}
+	current.Store(&dir)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &writer{dir: dir, log: log.With("actor", "writer"), now: time.Now, open: open, timeout: timeout}
+		return &writer{dir: *current.Load(), current: current, log: log.With("actor", "writer"), now: time.Now, open: open, timeout: timeout}
 	})
 }
 
@@ -69,6 +73,7 @@ type file struct {
 
 type writer struct {
 	dir        string
+	current    *atomic.Pointer[string]
 	log        *slog.Logger
 	now        func() time.Time
 	open       opener
@@ -101,6 +106,7 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
 	case *messages.Reopen:
+		w.move(m.Dir)
 		w.reopen()
 		w.log.Info("dump files reopened", "dir", w.dir)
 	case *actor.Restarting, *actor.Stopping:
@@ -125,6 +131,21 @@ func (w *writer) reopen() {
 	for _, f := range w.files() {
 		w.settle(f)
 	}
+}
+
+// move makes dir the dump's directory when it differs and can be prepared;
+// otherwise the dump stays where it is and says why.
+func (w *writer) move(dir string) {
+	if dir == "" || dir == w.dir {
+		return
+	}
+	if err := within(w.timeout, dir, Prepare); err != nil {
+		w.log.Warn("dump directory not changed", "dir", w.dir, "refused", dir, "err", err)
+		return
+	}
+	w.log.Info("dump directory changed", "from", w.dir, "to", dir)
+	w.dir = dir
+	w.current.Store(&dir)
 }
 
 func (w *writer) files() []*file { return []*file{w.cmds, w.smps} }

@@ -5,13 +5,16 @@
 //	proxmox-agent once           collect every cadence once, print JSON, exit
 //	proxmox-agent once --source NAME   run one source, print its cadence's JSON
 //	proxmox-agent check-config   validate the config, exit 0 or 1
-//	proxmox-agent version        print the version
-//	proxmox-agent help           print usage (also -h, --help)
+//	proxmox-agent status         ask the running agent how it stands
+//	proxmox-agent replay FILE…   push the samples of dump files
+//	proxmox-agent version        print the version (also --version, -v)
+//	proxmox-agent help [CMD]     print usage (also -h, --help, CMD --help)
+//
+// The command line is parsed in cli.go; each command has its own flags.
 package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +32,6 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/logging"
 	"github.com/proxmox-agent/proxmox-agent/internal/sdnotify"
 	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
-	"github.com/proxmox-agent/proxmox-agent/internal/status"
 	"github.com/proxmox-agent/proxmox-agent/supervisor"
 )
 
@@ -38,141 +40,6 @@ var version = ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-type flags struct {
-	config    string
-	dumpDir   string
-	logFormat string
-	logLevel  string
-	source    string
-	json      bool
-	socket    string
-	since     string
-	until     string
-	dryRun    bool
-}
-
-const usage = `usage: proxmox-agent [run|once|check-config|status|replay|version|help] [flags]
-
-  run           start the agent (default)
-  once          collect every cadence once, print the payloads as JSON, exit
-                (--source NAME: run only that source)
-  check-config  validate the config file; exit 0 if good, 1 with the reasons
-  status        ask the running agent where delivery and collection stand
-                (--json for scripts; exit 1 when no agent is running)
-  replay FILE…  push every sample of a dump's samples.log to the server
-                (--since/--until RFC 3339, --dry-run to list them)
-  version       print the version
-  help          print this help
-
-flags:
-`
-
-func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var f flags
-	fs := flag.NewFlagSet("proxmox-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
-	fs.StringVar(&f.config, "config", "", "config file (default $"+config.EnvPath+", else "+config.DefaultPath+")")
-	fs.StringVar(&f.dumpDir, "dump-dir", "", "write the diagnostic dump here (overrides [debug] dump_dir)")
-	fs.StringVar(&f.logFormat, "log-format", "", "log format: text or json (overrides [log] format)")
-	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides [log] level)")
-	fs.StringVar(&f.source, "source", "", "once only: run this one source (one of "+strings.Join(collect.Names(), ", ")+")")
-	fs.BoolVar(&f.json, "json", false, "status only: print the JSON document")
-	fs.StringVar(&f.socket, "socket", "", "status only: the agent's socket (default: [status] socket of the config)")
-	fs.StringVar(&f.since, "since", "", "replay only: samples collected at or after this RFC 3339 time")
-	fs.StringVar(&f.until, "until", "", "replay only: samples collected before this RFC 3339 time")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "replay only: list what would be pushed, push nothing")
-	if cmd == "help" || wantsHelp(args) {
-		// Asked-for help is the output, not an error: stdout, exit 0.
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return 0
-	}
-	positional, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(positional) > 0 && cmd != "replay" {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", positional[0])
-		fs.Usage()
-		return 2
-	}
-	if msg := sourceFlagError(cmd, f.source); msg != "" {
-		fmt.Fprintln(stderr, msg)
-		return 2
-	}
-	switch cmd {
-	case "version":
-		fmt.Fprintln(stdout, "proxmox-agent", agentVersion())
-		return 0
-	case "check-config":
-		return checkConfig(f, stdout, stderr)
-	case "once":
-		return once(f, stdout, stderr)
-	case "status":
-		return statusCmd(f, stdout, stderr)
-	case "replay":
-		return replayCmd(f, positional, stdout, stderr)
-	case "run":
-		return daemon(f, stderr)
-	default:
-		fmt.Fprintf(stderr, "unknown command %q\n", cmd)
-		fs.Usage()
-		return 2
-	}
-}
-
-// parseInterspersed parses flags wherever they stand among the positional
-// arguments ("replay a.log --since T b.log"); "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), nil
-		}
-		positional, args = append(positional, rest[0]), rest[1:]
-	}
-}
-
-// sourceFlagError says what is wrong with --source, or "". A usage error,
-// checked before the config is read: the names are fixed.
-func sourceFlagError(cmd, source string) string {
-	switch {
-	case source == "":
-		return ""
-	case cmd != "once":
-		return "--source works only with once"
-	}
-	if err := collect.CheckSourceName(source); err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
-// wantsHelp reports -h, -help or --help among the flags (before a "--").
-func wantsHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "-h", "-help", "--help":
-			return true
-		}
-	}
-	return false
 }
 
 func agentVersion() string {
@@ -192,8 +59,14 @@ func agentVersion() string {
 // loadConfig resolves and loads the config, and builds the logger from it
 // and the flags. The logger is usable even when the config is not.
 func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	cfg, log, _, err := loadLeveled(f, stderr)
+	return cfg, log, err
+}
+
+// loadLeveled is loadConfig, also returning the logger's level for reloads.
+func loadLeveled(f flags, stderr io.Writer) (*config.Config, *slog.Logger, *slog.LevelVar, error) {
 	path := config.ResolvePath(f.config, os.Getenv)
-	cfg, err := config.Load(path, os.Hostname, collect.ConfigOption())
+	cfg, err := config.Load(path, config.ProcessEnv(), collect.ConfigOption())
 	format, level := f.logFormat, f.logLevel
 	if cfg != nil {
 		if format == "" {
@@ -203,37 +76,46 @@ func loadConfig(f flags, stderr io.Writer) (*config.Config, *slog.Logger, error)
 			level = cfg.Log.Level
 		}
 	}
-	log, lerr := logging.New(stderr, format, level)
+	log, lv, lerr := logging.NewLeveled(stderr, format, level)
 	if lerr != nil {
-		log, _ = logging.New(stderr, "text", "info")
+		log, lv, _ = logging.NewLeveled(stderr, "text", "info")
 		log.Warn("bad log flag; using text/info", "err", lerr)
 	}
 	if cfg != nil {
 		cfg.Version = agentVersion()
-		if w := config.PermissionWarning(path); w != "" {
+		for _, w := range cfg.Warnings {
 			log.Warn(w)
 		}
 		if f.dumpDir != "" {
 			cfg.Debug.DumpDir = f.dumpDir
 		}
 	}
-	return cfg, log, err
+	return cfg, log, lv, err
 }
 
 func checkConfig(f flags, stdout, stderr io.Writer) int {
 	path := config.ResolvePath(f.config, os.Getenv)
-	cfg, err := config.Load(path, os.Hostname, collect.ConfigOption())
+	cfg, err := config.Load(path, config.ProcessEnv(), collect.ConfigOption())
 	if err != nil {
 		fmt.Fprintf(stderr, "config invalid: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return 1
 	}
-	if w := config.PermissionWarning(path); w != "" {
+	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "config ok: %s (host_id=%s topic=%s server=%s)\n", path, cfg.HostID, cfg.Topic, cfg.RedactedURL())
+	fmt.Fprintf(stdout, "token: %s\n", tokenLine(cfg.TokenSource))
 	fmt.Fprintf(stdout, "sources: %s\n", collect.Switches(cfg))
 	fmt.Fprintf(stdout, "spool: %s\nstatus socket: %s\n", spoolLine(cfg.Spool), orOff(cfg.Status.Socket))
 	return 0
+}
+
+// tokenLine says where the token came from; never the token.
+func tokenLine(source string) string {
+	if source == config.TokenInline {
+		return "inline in the config file"
+	}
+	return "from " + source
 }
 
 func spoolLine(s config.Spool) string {
@@ -257,7 +139,7 @@ func daemon(f flags, stderr io.Writer) int {
 	// counts as a clean stop too.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	cfg, log, err := loadConfig(f, stderr)
+	cfg, log, level, err := loadLeveled(f, stderr)
 	notify := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
 		// As the Elixir agent did: stay up idle, so a package install with
@@ -287,12 +169,13 @@ func daemon(f flags, stderr io.Writer) int {
 	}
 	stopWatchdog := watchdog(tree.Alive, notify, log)
 	defer stopWatchdog()
-	stopStatus := serveStatus(cfg.Status.Socket, func() status.Doc { return tree.StatusDoc(cfg) }, log)
+	stopStatus := serveStatus(cfg.Status.Socket, tree.StatusDoc, log)
 	defer stopStatus()
 	for {
 		select {
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
+				reload(f, tree, level, log)
 				tree.Reopen()
 				continue
 			}

@@ -17,7 +17,7 @@ func statusCmd(f flags, stdout, stderr io.Writer) int {
 	path := f.socket
 	if path == "" {
 		path = config.DefaultStatusSocket
-		if cfg, err := config.Load(config.ResolvePath(f.config, os.Getenv), os.Hostname); err == nil {
+		if cfg, err := config.Load(config.ResolvePath(f.config, os.Getenv), config.ProcessEnv()); err == nil {
 			path = cfg.Status.Socket
 		}
 	}

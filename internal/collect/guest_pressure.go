@@ -4,40 +4,17 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/procfs"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 )
 
-// GuestSample is a guest in the guests payload: what Proxmox says of it
-// plus its cgroup's pressure.
-type GuestSample struct {
-	pve.Guest
-	// Pressure is null for a guest that is not running, and when its
-	// cgroup v2 files are missing (a cgroup v1 host, a kernel without PSI).
-	Pressure *GuestPressure `json:"pressure"`
-}
-
-// GuestPressure is the 10-second averages of a guest's cgroup pressure
-// files, in percent of wall time; a field is null when its line is
-// missing (cpu has no full line at cgroup level before 5.13... and none
-// is asked for).
-type GuestPressure struct {
-	CPUSomeAvg10    lenient.Float `json:"cpu_some_avg10"`
-	MemorySomeAvg10 lenient.Float `json:"memory_some_avg10"`
-	MemoryFullAvg10 lenient.Float `json:"memory_full_avg10"`
-	IOSomeAvg10     lenient.Float `json:"io_some_avg10"`
-	IOFullAvg10     lenient.Float `json:"io_full_avg10"`
-}
-
-// withPressure adds each running guest's pressure. The cgroup is
+// withPressure adds each running guest's cgroup pressure. The cgroup is
 // qemu.slice/<vmid>.scope for a VM and lxc/<vmid> for a container; the
 // vmid is a number, so the path cannot leave the cgroup root.
-func (g *Guests) withPressure(gs []pve.Guest) []GuestSample {
-	out := make([]GuestSample, len(gs))
+func (g *Guests) withPressure(gs []pve.Guest) []pve.Guest {
 	var r pseudoFiles
-	for i, gu := range gs {
-		out[i].Guest = gu
+	for i := range gs {
+		gu := &gs[i]
 		if g.CgroupRoot == "" || gu.Status != "running" || !gu.VMID.Valid {
 			continue
 		}
@@ -51,19 +28,19 @@ func (g *Guests) withPressure(gs []pve.Guest) []GuestSample {
 		default:
 			continue
 		}
-		out[i].Pressure = cgroupPressure(&r, dir)
+		gu.Pressure = cgroupPressure(&r, dir)
 	}
-	return out
+	return gs
 }
 
 // cgroupPressure reads dir's three pressure files; nil when none can be
 // read.
-func cgroupPressure(r *pseudoFiles, dir string) *GuestPressure {
-	var p GuestPressure
-	any := false
+func cgroupPressure(r *pseudoFiles, dir string) *pve.GuestPressure {
+	var p pve.GuestPressure
+	found := false
 	for _, f := range []struct {
 		file       string
-		some, full *lenient.Float
+		some, full **float64
 	}{
 		{"cpu.pressure", &p.CPUSomeAvg10, nil},
 		{"memory.pressure", &p.MemorySomeAvg10, &p.MemoryFullAvg10},
@@ -77,13 +54,15 @@ func cgroupPressure(r *pseudoFiles, dir string) *GuestPressure {
 		if err != nil {
 			continue
 		}
-		any = true
-		*f.some = lenient.F(ps.Some.Avg10)
+		found = true
+		some := ps.Some.Avg10
+		*f.some = &some
 		if f.full != nil && ps.Full != nil {
-			*f.full = lenient.F(ps.Full.Avg10)
+			full := ps.Full.Avg10
+			*f.full = &full
 		}
 	}
-	if !any {
+	if !found {
 		return nil
 	}
 	return &p

@@ -7,11 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pmxcfs"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/pvehealth"
 )
 
 // Guest sources, as the self-report names the path of the last sample.
@@ -43,6 +45,8 @@ type Guests struct {
 	// CgroupRoot is the cgroup v2 mount (<sys root>/fs/cgroup) that
 	// running guests' pressure is read from; "" leaves pressure null.
 	CgroupRoot string
+	// Now is the clock for snapshot ages (nil: time.Now).
+	Now func() time.Time
 
 	mu      sync.Mutex
 	filesOK *bool // nil until the files were first tried
@@ -126,7 +130,45 @@ func (g *Guests) fromFiles(ctx context.Context) ([]pve.Guest, error) {
 		}
 		confs[v.VMID] = pmxcfs.ParseGuestConfig(b)
 	}
-	return pmxcfs.Guests(vms, rrd, confs, g.Node), nil
+	gs := pmxcfs.Guests(vms, rrd, confs, g.Node)
+	g.addHealth(ctx, gs, confs)
+	return gs, nil
+}
+
+// addHealth fills onboot and the snapshots from the configs, and
+// ha_managed from ha/resources.cfg (no file: no guest is HA-managed; a
+// file that cannot be read leaves ha_managed null rather than failing the
+// guests).
+func (g *Guests) addHealth(ctx context.Context, gs []pve.Guest, confs map[uint64]pmxcfs.GuestConfig) {
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	var ha map[string]bool
+	b, err := g.Files.Read(ctx, g.ReadTimeout, filepath.Join(g.EtcDir, "ha", "resources.cfg"))
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		ha = map[string]bool{}
+		for _, r := range pvehealth.ParseHAResources(b) {
+			ha[r.SID] = true
+		}
+	}
+	for i := range gs {
+		gu := &gs[i]
+		if ha != nil {
+			prefix := map[string]string{"qemu": "vm:", "lxc": "ct:"}[gu.Type]
+			gu.HAManaged = pve.Bool(ha[prefix+strconv.FormatUint(gu.VMID.V, 10)])
+		}
+		c, ok := confs[gu.VMID.V]
+		if !ok {
+			continue // no config read: the file path knows no more than pvesh
+		}
+		snaps := c.Snapshots
+		gu.OnBoot, gu.Snapshots = pve.Bool(c.OnBoot), &snaps
+		if c.OldestSnaptime > 0 {
+			age := max(int64(now().Sub(time.Unix(c.OldestSnaptime, 0))/time.Second), 0)
+			gu.OldestSnapshotSeconds = &age
+		}
+	}
 }
 
 // note logs a change of the files' state, once per change.

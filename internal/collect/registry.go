@@ -100,6 +100,20 @@ var Registry = []Spec{
 		Doc: "Proxmox and ZFS versions, kernel (pvesh, zfs)"},
 	{Name: "cluster", Cadence: "slow", Default: true, Timeout: clusterTimeout, New: newCluster,
 		Doc: "cluster membership and quorum (/etc/pve/.members)"},
+	{Name: "backups", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newBackups,
+		Doc: "vzdump jobs, each guest's last backup, guests no job covers (jobs.cfg, task index and logs)"},
+	{Name: "replication", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newReplication,
+		Doc: "storage replication jobs of this node's guests and their state (replication.cfg)"},
+	{Name: "ha", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newHA,
+		Doc: "HA manager, node and service states, this node's LRM (/etc/pve/ha)"},
+	{Name: "certificates", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newCertificates,
+		Doc: "expiry of the cluster CA, the node and the pveproxy certificates"},
+	{Name: "subscription", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newSubscription,
+		Doc: "subscription status, level and due date (/etc/subscription; never the key)"},
+	{Name: "updates", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newUpdates,
+		Doc: "pending package updates and the age of the apt lists (pkgupdates)"},
+	{Name: "corosync", Cadence: "slow", Default: true, Timeout: corosyncTimeout, New: newCorosync,
+		Doc: "corosync link state per node, on a cluster node (corosync-cfgtool -s)"},
 }
 
 // Lookup returns the row called name.

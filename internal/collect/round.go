@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +38,14 @@ type Counters struct {
 // an earlier round, so that a hung source is never started twice.
 type Round struct {
 	Kind     string
-	Sources  []Source
 	Counters *Counters
 	Log      *slog.Logger
 
-	busy []atomic.Bool
+	mu      sync.Mutex
+	sources []Source
+	// busy is per source name, so a source rebuilt by a config reload is
+	// not started again while its hung predecessor still runs.
+	busy map[string]*atomic.Bool
 }
 
 // NewRound returns the runner for one cadence's sources.
@@ -52,7 +56,40 @@ func NewRound(kind string, sources []Source, counters *Counters, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Round{Kind: kind, Sources: sources, Counters: counters, Log: log, busy: make([]atomic.Bool, len(sources))}
+	r := &Round{Kind: kind, Counters: counters, Log: log, busy: map[string]*atomic.Bool{}}
+	r.Reconfigure(sources)
+	return r
+}
+
+// Reconfigure replaces the sources from the next Run on (a config reload).
+// A source that is still running from an earlier round keeps its busy flag
+// under its name, so the new one is not started beside it.
+func (r *Round) Reconfigure(sources []Source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sources = sources
+	for _, s := range sources {
+		if r.busy[s.Name] == nil {
+			r.busy[s.Name] = &atomic.Bool{}
+		}
+	}
+}
+
+// Sources returns the sources the next Run runs.
+func (r *Round) Sources() []Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sources
+}
+
+func (r *Round) snapshot() ([]Source, []*atomic.Bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	busy := make([]*atomic.Bool, len(r.sources))
+	for i, s := range r.sources {
+		busy[i] = r.busy[s.Name]
+	}
+	return r.sources, busy
 }
 
 // Result is one finished round.
@@ -83,14 +120,15 @@ type result struct {
 // next round can start the source again. Run itself waits for the results
 // and for the earliest deadline still pending on one timer.
 func (r *Round) Run(at time.Time) Result {
-	n := len(r.Sources)
+	sources, busy := r.snapshot()
+	n := len(sources)
 	results := make(chan result, n) // never blocks a source, even one left behind
 	var out []result
 	deadlines := make([]time.Time, n) // zero: not pending
 	pending := 0
-	for i := range r.Sources {
-		src := &r.Sources[i]
-		if !r.busy[i].CompareAndSwap(false, true) {
+	for i := range sources {
+		src := &sources[i]
+		if !busy[i].CompareAndSwap(false, true) {
 			out = append(out, result{name: src.Name, err: fmt.Errorf("previous run still in progress; not started again")})
 			continue
 		}
@@ -100,14 +138,14 @@ func (r *Round) Run(at time.Time) Result {
 		go func() {
 			defer cancel()
 			res := r.collect(ctx, i, src)
-			r.busy[i].Store(false)
+			busy[i].Store(false)
 			results <- res
 		}()
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for pending > 0 {
-		next := r.expire(deadlines, &out, &pending)
+		next := expire(sources, deadlines, &out, &pending)
 		if pending == 0 {
 			break
 		}
@@ -127,7 +165,7 @@ func (r *Round) Run(at time.Time) Result {
 
 // expire reports every pending source whose deadline has passed as timed
 // out, and returns the earliest deadline still pending.
-func (r *Round) expire(deadlines []time.Time, out *[]result, pending *int) time.Time {
+func expire(sources []Source, deadlines []time.Time, out *[]result, pending *int) time.Time {
 	now := time.Now()
 	var next time.Time
 	for i, d := range deadlines {
@@ -136,7 +174,7 @@ func (r *Round) expire(deadlines []time.Time, out *[]result, pending *int) time.
 		case !now.Before(d):
 			deadlines[i] = time.Time{}
 			*pending--
-			*out = append(*out, result{index: i, name: r.Sources[i].Name, err: fmt.Errorf("timed out after %s", r.Sources[i].Timeout)})
+			*out = append(*out, result{index: i, name: sources[i].Name, err: fmt.Errorf("timed out after %s", sources[i].Timeout)})
 		case next.IsZero() || d.Before(next):
 			next = d
 		}

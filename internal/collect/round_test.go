@@ -92,3 +92,33 @@ func TestAbsentSourceLeavesNoKey(t *testing.T) {
 		t.Errorf("the collector is not told: %v", res.Errs)
 	}
 }
+
+// A reload rebuilds the sources: from the next Run on the new set runs, and
+// a source still hung from before is not started again under its name.
+func TestReconfigureKeepsAHungSourceBusy(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 4)
+	hung := Source{Name: "zfs_pools", Timeout: 20 * time.Millisecond, Collect: func(context.Context) (any, error) {
+		started <- struct{}{}
+		<-release
+		return nil, nil
+	}}
+	r := NewRound("fast", []Source{hung}, nil, nil)
+	if s := r.Run(time.Now()).Sample; !strings.Contains(s.Errors["zfs_pools"], "timed out") {
+		t.Fatalf("first round: %v", s.Errors)
+	}
+	rebuilt := hung
+	rebuilt.Collect = func(context.Context) (any, error) { return "new", nil }
+	r.Reconfigure([]Source{rebuilt, {Name: "net", Timeout: time.Second, Collect: func(context.Context) (any, error) { return 1, nil }}})
+	s := r.Run(time.Now()).Sample
+	if !strings.Contains(s.Errors["zfs_pools"], "previous run still in progress") || s.Data["net"] != 1 {
+		t.Fatalf("after reload: data %v errors %v", s.Data, s.Errors)
+	}
+	if len(started) != 1 {
+		t.Errorf("hung source started %d times", len(started))
+	}
+	if names := len(r.Sources()); names != 2 {
+		t.Errorf("%d sources after reload", names)
+	}
+}

@@ -30,7 +30,13 @@ func For(kind string, env *Env) []Source {
 // at fakes and testdata. Sources switched off in cfg.Sources are left out:
 // they run nothing and are absent from the payload.
 func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Source {
-	d := &Deps{Config: cfg, Run: run, FS: fs, Env: env, Log: slog.New(slog.DiscardHandler), Now: time.Now, Off: Off(cfg)}
+	return buildAt(kind, cfg, run, fs, env, time.Now)
+}
+
+// buildAt is Build with the sources' clock passed in (tests fix it, so
+// ages and days_left in golden payloads do not move).
+func buildAt(kind string, cfg *config.Config, run Runner, fs FS, env *Env, now func() time.Time) []Source {
+	d := &Deps{Config: cfg, Run: run, FS: fs, Env: env, Log: slog.New(slog.DiscardHandler), Now: now, Off: Off(cfg)}
 	if env != nil && env.Log != nil {
 		d.Log = env.Log
 	}
@@ -90,7 +96,7 @@ func newDatasets(d *Deps) func(context.Context) (any, error) {
 func newGuests(d *Deps) func(context.Context) (any, error) {
 	c := d.Config
 	g := &Guests{Run: d.Run, Pvesh: c.Commands.Pvesh, Node: c.Node, Timeout: config.Seconds(c.Timeouts.PveshSeconds),
-		EtcDir: c.PVE.EtcDir, Files: d.Files, ReadTimeout: config.Seconds(c.Timeouts.PmxcfsSeconds), Log: d.Log,
+		EtcDir: c.PVE.EtcDir, Files: d.Files, ReadTimeout: config.Seconds(c.Timeouts.PmxcfsSeconds), Log: d.Log, Now: d.Now,
 		CgroupRoot: c.Sys.CgroupRoot()}
 	if d.Env != nil && d.Env.Stats != nil {
 		stats := d.Env.Stats

@@ -28,6 +28,8 @@ type fakeRun struct {
 	zfs22 bool
 	calls []string
 	hang  map[string]bool
+	// fail makes a binary (by base name) exit 1.
+	fail map[string]bool
 	// resources replaces pvesh-cluster-resources.json (a path relative to data).
 	resources string
 }
@@ -39,6 +41,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 	f.mu.Lock()
 	f.calls = append(f.calls, line)
 	hang := f.hang[filepath.Base(name)]
+	fail := f.fail[filepath.Base(name)]
 	f.mu.Unlock()
 	resources := f.resources
 	res := runner.Result{Line: line}
@@ -59,6 +62,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 		"pvesh get /nodes/pve1/storage --output-format json": "pvesh-nodes-storage.json",
 		"pvesh get /nodes/pve1/version --output-format json": "pvesh-nodes-version.json",
 		"smartctl --scan -j":                        "smartctl-scan.json",
+		"corosync-cfgtool -s":                       "../../pve-health/corosync-cfgtool-s.txt",
 		"smartctl -j -a -n standby -d sat /dev/sda": "smartctl-a-sata-ssd.json",
 		"smartctl -j -a -n standby -d sat /dev/sdc": "smartctl-a-hdd-standby.json",
 	}[line]
@@ -70,7 +74,7 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 		res.Stderr, _ = os.ReadFile(data + "zpool-status-j-on-zfs-2.2.stderr.txt")
 		return res
 	}
-	if file == "" {
+	if file == "" || fail {
 		res.Outcome, res.ExitCode = dump.NonZero, 1
 		res.Stderr = []byte("fake: no fixture for " + line)
 		return res
@@ -97,7 +101,7 @@ const (
 )
 
 // testConfig is a Proxmox host whose /etc/pve is the PVE 9 fixture tree.
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte("server_url = \"ws://127.0.0.1:1/s\"\ntoken = \"t\"\nnode = \"pve1\"\nhost_id = \"pve1\"\n"),
 		func() (string, error) { return "pve1", nil })
@@ -106,6 +110,10 @@ func testConfig(t *testing.T) *config.Config {
 	}
 	cfg.PVE.EtcDir = pve9Tree
 	cfg.Sys.Root = hostSys
+	// Nothing of the machine running the tests: the health sources' other
+	// files are absent unless a test points them at testdata/pve-health.
+	cfg.PVE.LibDir, cfg.PVE.LogDir = noPmxcfs, noPmxcfs
+	cfg.PVE.AptListsDir, cfg.PVE.SubscriptionFile = noPmxcfs, noPmxcfs
 	return cfg
 }
 
@@ -130,7 +138,7 @@ func collectWith(t *testing.T, kind string, cfg *config.Config, run Runner) []by
 	time.Local = time.FixedZone("CEST", 2*3600) // the text fixtures' zone
 	defer func() { time.Local = old }()
 	var srcs []Source
-	for _, s := range Build(kind, cfg, run, FS{Root: "../../testdata/proc"}, fixedEnv(cfg)) {
+	for _, s := range buildAt(kind, cfg, run, FS{Root: "../../testdata/proc"}, fixedEnv(cfg), func() time.Time { return fixedAt }) {
 		if s.Name != "agent" {
 			srcs = append(srcs, s)
 		}

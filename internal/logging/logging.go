@@ -15,27 +15,42 @@ import (
 
 // New returns a logger writing format ("text" or "json") at level to w.
 func New(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "", "info":
-		lv = slog.LevelInfo
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	log, _, err := NewLeveled(w, format, level)
+	return log, err
+}
+
+// NewLeveled is New, also returning the level the logger filters by, so a
+// config reload can change it.
+func NewLeveled(w io.Writer, format, level string) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
+	l, err := ParseLevel(level)
+	if err != nil {
+		return nil, nil, err
 	}
+	lv.Set(l)
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), lv, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), lv, nil
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", format)
+	return nil, nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// ParseLevel reads a level name: debug, info (or ""), warn (or warning), error.
+func ParseLevel(level string) (slog.Level, error) {
+	switch strings.ToLower(level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 }
 
 // ActorSystemOption routes the actor library's logs into log, tagged

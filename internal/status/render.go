@@ -20,6 +20,12 @@ func Render(w io.Writer, d Doc, now time.Time) error {
 		p("last error\t%s\n", d.LastError)
 	}
 	p("queue\t%s\n", queue(d.Queue, now))
+	if c := d.Config; c.Path != "" {
+		p("config\t%s, loaded %s ago\n", c.Path, ago(now, c.LoadedAt))
+	}
+	if c := d.Config; c.ReloadError != "" {
+		p("reload failed\t%s ago, running the config loaded before: %s\n", ago(now, c.ReloadErrorAt), oneLine(c.ReloadError, 200))
+	}
 	p("\n")
 	p("cadence\tinterval\trounds\tskipped\tlast round\ttook\n")
 	for _, c := range d.Cadences {

@@ -36,6 +36,18 @@ type Doc struct {
 	Queue     Queue     `json:"queue"`
 	Cadences  []Cadence `json:"cadences"`
 	Sources   []Source  `json:"sources"`
+	// Config says which config runs and whether the last reload failed.
+	Config Config `json:"config"`
+}
+
+// Config is the running config's origin: the file, when it was loaded
+// (at start or by the last reload that worked), and the last failed
+// reload's error, which names the key and line.
+type Config struct {
+	Path          string    `json:"path"`
+	LoadedAt      time.Time `json:"loaded_at,omitzero"`
+	ReloadError   string    `json:"reload_error,omitempty"`
+	ReloadErrorAt time.Time `json:"reload_error_at,omitzero"`
 }
 
 // Queue is the delivery backlog: the spool, or the memory queue.

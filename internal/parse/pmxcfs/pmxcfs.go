@@ -162,26 +162,38 @@ func (f RRDFields) value(i int) *string {
 	return nil
 }
 
-// GuestConfig is what /cluster/resources takes from a guest's config: its
-// tags and lock. Empty means absent.
+// GuestConfig is what the guests source takes from a guest's config:
+// tags and lock (as /cluster/resources has them), onboot, and the guest's
+// snapshots. Empty strings mean absent.
 type GuestConfig struct {
 	Tags string
 	Lock string
+	// OnBoot is the current section's "onboot" (absent is false, Proxmox's
+	// default).
+	OnBoot bool
+	// Snapshots counts the snapshot sections; OldestSnaptime is the
+	// smallest "snaptime" among them (unix seconds, 0 when none has one).
+	Snapshots      uint64
+	OldestSnaptime int64
 }
 
-// ParseGuestConfig reads tags and lock from the current section of a
-// qemu-server or lxc config, with pmxcfs's own rules
+// ParseGuestConfig reads tags, lock and onboot from the current section of
+// a qemu-server or lxc config, with pmxcfs's own rules
 // (_get_property_values): a property line starts with "key:" at column
 // one, its value is trimmed and an empty value counts as absent; the first
-// line starting with "[" ends the current section (snapshots, [PENDING]);
-// only newline-terminated lines count (pmxcfs adds the final newline
-// itself); a later line for the same key wins. Any bytes parse: a config
-// is free text to this reader.
+// line starting with "[" ends the current section; only newline-terminated
+// lines count (pmxcfs adds the final newline itself); a later line for the
+// same key wins. The later sections are counted as snapshots with
+// PVE::QemuServer / PVE::LXC::Config's rule ("[name]" with name
+// [a-z][a-z0-9_-]+, case-insensitive; [PENDING] and "[special:…]" or
+// "[pve:pending]" are not snapshots). Any bytes parse: a config is free
+// text to this reader.
 func ParseGuestConfig(b []byte) GuestConfig {
 	var c GuestConfig
 	if len(b) > 0 && b[len(b)-1] != '\n' {
 		b = append(b[:len(b):len(b)], '\n')
 	}
+	current, snap := true, false
 	for {
 		nl := bytes.IndexByte(b, '\n')
 		if nl < 0 {
@@ -190,7 +202,20 @@ func ParseGuestConfig(b []byte) GuestConfig {
 		line := b[:nl]
 		b = b[nl+1:]
 		if len(line) > 0 && line[0] == '[' {
-			return c
+			current = false
+			snap = isSnapshotHeader(line)
+			if snap {
+				c.Snapshots++
+			}
+			continue
+		}
+		if !current {
+			if v, ok := property(line, "snaptime"); ok && snap {
+				if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > 0 && (c.OldestSnaptime == 0 || t < c.OldestSnaptime) {
+					c.OldestSnaptime = t
+				}
+			}
+			continue
 		}
 		if v, ok := property(line, "tags"); ok {
 			c.Tags = v
@@ -198,7 +223,17 @@ func ParseGuestConfig(b []byte) GuestConfig {
 		if v, ok := property(line, "lock"); ok {
 			c.Lock = v
 		}
+		if v, ok := property(line, "onboot"); ok {
+			c.OnBoot = v == "1"
+		}
 	}
+}
+
+var snapshotHeader = regexp.MustCompile(`(?i)^\[([a-z][a-z0-9_\-]+)\]\s*$`)
+
+func isSnapshotHeader(line []byte) bool {
+	m := snapshotHeader.FindSubmatch(line)
+	return m != nil && !strings.EqualFold(string(m[1]), "pending")
 }
 
 // property is the value of a "key: value" line, mirroring

@@ -24,6 +24,35 @@ type Guest struct {
 	Usage
 	Tags []string `json:"tags"`
 	Lock string   `json:"lock"`
+	GuestHealth
+	// Pressure is the guest's cgroup pressure, filled by the collection
+	// layer for running guests; null for a stopped guest and where the
+	// cgroup v2 files are missing (cgroup v1, a kernel without PSI).
+	Pressure *GuestPressure `json:"pressure"`
+}
+
+// GuestPressure is the 10-second averages of a guest's cgroup v2 pressure
+// files ({cpu,memory,io}.pressure), in percent of wall time; a field is
+// null when its line or file is missing.
+type GuestPressure struct {
+	CPUSomeAvg10    *float64 `json:"cpu_some_avg10"`
+	MemorySomeAvg10 *float64 `json:"memory_some_avg10"`
+	MemoryFullAvg10 *float64 `json:"memory_full_avg10"`
+	IOSomeAvg10     *float64 `json:"io_some_avg10"`
+	IOFullAvg10     *float64 `json:"io_full_avg10"`
+}
+
+// GuestHealth is what the guests payload adds for Proxmox health checks.
+// /cluster/resources carries only hastate, so the pvesh path leaves onboot
+// and the snapshot fields null; the pmxcfs path fills them from the
+// guest's config.
+type GuestHealth struct {
+	OnBoot    *bool `json:"onboot"`
+	HAManaged *bool `json:"ha_managed"`
+	// Snapshots counts the guest's snapshots; OldestSnapshotSeconds is the
+	// age of the oldest (null when there is none with a snaptime).
+	Snapshots             *uint64 `json:"snapshots"`
+	OldestSnapshotSeconds *int64  `json:"oldest_snapshot_seconds"`
 }
 
 // Usage is a guest's resource figures, the same in pvesh's output and in
@@ -52,6 +81,8 @@ type rawResource struct {
 	Usage
 	Tags lenient.String `json:"tags"`
 	Lock lenient.String `json:"lock"`
+	// HAState is set for an HA-managed guest (its requested state).
+	HAState lenient.String `json:"hastate"`
 }
 
 // ParseGuests parses /cluster/resources and keeps node's qemu and lxc
@@ -80,12 +111,15 @@ func ParseGuests(b []byte, node string) ([]Guest, error) {
 		out = append(out, Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
 			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
-			Lock: string(r.Lock),
+			Lock: string(r.Lock), GuestHealth: GuestHealth{HAManaged: Bool(r.HAState != "")},
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VMID.V < out[j].VMID.V })
 	return out, nil
 }
+
+// Bool returns a pointer to v, for the nullable payload fields.
+func Bool(v bool) *bool { return &v }
 
 // SplitTags turns a tags property, "prod;web" (Proxmox also accepts , and
 // space), into a list; the pvesh and the pmxcfs paths must split alike.

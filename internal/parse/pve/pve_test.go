@@ -42,6 +42,11 @@ func TestParseGuestsKeepsThisNodesGuests(t *testing.T) {
 	if gs[3].Type != "lxc" {
 		t.Errorf("%+v", gs[3])
 	}
+	// hastate marks an HA-managed guest; onboot and snapshots are not in
+	// /cluster/resources and stay null.
+	if h0, h1 := gs[0].GuestHealth, gs[1].GuestHealth; *h0.HAManaged || !*h1.HAManaged || h1.OnBoot != nil || h1.Snapshots != nil || h1.OldestSnapshotSeconds != nil {
+		t.Errorf("%+v %+v", h0, h1)
+	}
 	if gs, _ := ParseGuests(read(t, "pvesh-cluster-resources.json"), "nosuchnode"); len(gs) != 0 {
 		t.Errorf("other node's guests: %v", gs)
 	}
@@ -161,7 +166,7 @@ func parseGuestsTwoPass(b []byte, node string) ([]Guest, error) {
 		out = append(out, Guest{
 			VMID: r.VMID, Name: string(r.Name), Type: string(r.Type), Status: string(r.Status),
 			Template: r.Template.V, Usage: r.Usage, Tags: SplitTags(string(r.Tags)),
-			Lock: string(r.Lock),
+			Lock: string(r.Lock), GuestHealth: GuestHealth{HAManaged: Bool(r.HAState != "")},
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VMID.V < out[j].VMID.V })
