@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -583,4 +584,26 @@ func fv(p *float64) lenient.Float {
 		return lenient.Float{}
 	}
 	return lenient.F(*p)
+}
+
+// A config reload builds new sources and drops the old ones: the files an
+// old source kept open are closed once it is garbage, so reloads do not
+// leak descriptors.
+func TestHeldFilesClosedWithTheirSource(t *testing.T) {
+	s := &Sensors{Sys: hostSys}
+	_, err := s.Collect(context.Background())
+	must(t, err)
+	held := s.r.held
+	if held.len() != 10 { // 8 temperatures, 2 fans
+		t.Fatalf("%d files held", held.len())
+	}
+	s = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for held.len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files still open after their source was dropped", held.len())
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
 }
