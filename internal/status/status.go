@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -86,15 +85,21 @@ type Server struct {
 // ErrInUse is wrapped by Serve when another agent answers on the socket.
 var ErrInUse = errors.New("status socket in use by another running agent")
 
-// Serve listens on path (removing a stale socket left by a killed agent,
-// never any other kind of file) and answers with get() until Close.
+// Serve listens on path (removing a stale socket left by a killed agent of
+// this user, never any other file) and answers with get() until Close. It
+// refuses a directory others can write to: anyone who can create the path
+// first can answer `status` in the agent's place (checkSocketDir).
 func Serve(path string, get func() Doc) (*Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
+	path, err := safeSocketPath(path)
+	if err != nil {
+		return nil, err
 	}
 	if st, err := os.Lstat(path); err == nil {
 		if st.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("status socket: %s exists and is not a socket", path)
+		}
+		if err := ownSocket(path, st); err != nil {
+			return nil, err
 		}
 		// A socket someone answers on belongs to a running agent: taking
 		// it over would hide that agent from status (and removing it on
@@ -158,13 +163,22 @@ func (s *Server) Close() error {
 // ErrNotRunning is wrapped by Fetch when nothing listens on the socket.
 var ErrNotRunning = errors.New("no agent is running")
 
-// Fetch reads the Doc from the agent listening on path.
+// Fetch reads the Doc from the agent listening on path. It trusts only an
+// answer from a process of root or of the caller (the peer's credentials,
+// SO_PEERCRED): a socket bound by someone else is ErrUntrusted.
 func Fetch(path string, timeout time.Duration) (Doc, error) {
+	return fetch(path, timeout, trustedPeer)
+}
+
+func fetch(path string, timeout time.Duration, trusted func(uid uint32) bool) (Doc, error) {
 	c, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
 		return Doc{}, fmt.Errorf("%w (cannot connect to %s: %v)", ErrNotRunning, path, unwrapOp(err))
 	}
 	defer c.Close()
+	if err := checkPeer(c, path, trusted); err != nil {
+		return Doc{}, err
+	}
 	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	var d Doc
 	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&d); err != nil {

@@ -2,11 +2,14 @@ package status
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,4 +125,154 @@ func TestServeRefusesALiveSocket(t *testing.T) {
 		t.Fatalf("after the first closed: %d %v", d.PID, err)
 	}
 	second.Close()
+}
+
+// Anyone who can create the socket's path can answer `status` in the
+// agent's place: a directory that others own or can write to is refused,
+// and nothing is made in it. Issue 17 item 3.
+func TestServeRefusesADirectoryOthersCanWrite(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string) string // returns the socket's dir
+		root  bool                                  // needs chown
+	}{
+		{"world-writable", func(t *testing.T, d string) string { os.Chmod(d, 0o777); return d }, false},
+		{"group-writable", func(t *testing.T, d string) string { os.Chmod(d, 0o770); return d }, false},
+		{"sticky world-writable (like /tmp)", func(t *testing.T, d string) string { os.Chmod(d, 0o1777); return d }, false},
+		{"under a world-writable non-sticky parent", func(t *testing.T, d string) string {
+			os.Chmod(d, 0o777)
+			sub := filepath.Join(d, "run")
+			os.Mkdir(sub, 0o700)
+			return sub
+		}, false},
+		{"missing, under a world-writable parent", func(t *testing.T, d string) string {
+			os.Chmod(d, 0o777)
+			return filepath.Join(d, "new")
+		}, false},
+		{"owned by another user", func(t *testing.T, d string) string {
+			if err := os.Chown(d, 65534, 65534); err != nil {
+				t.Skip("cannot chown (not root):", err)
+			}
+			return d
+		}, true},
+		{"a symlink to a world-writable directory", func(t *testing.T, d string) string {
+			target := filepath.Join(d, "open")
+			os.Mkdir(target, 0o700)
+			os.Chmod(target, 0o777)
+			link := filepath.Join(d, "link")
+			os.Symlink(target, link)
+			return link
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := c.setup(t, filepath.Dir(sockPath(t)))
+			path := filepath.Join(dir, "s.sock")
+			s, err := Serve(path, func() Doc { return Doc{} })
+			if err == nil {
+				s.Close()
+				t.Fatal("served")
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "status socket directory") {
+				t.Fatalf("error %v", err)
+			}
+			if _, err := os.Lstat(path); !os.IsNotExist(err) {
+				t.Errorf("something was made at %s: %v", path, err)
+			}
+		})
+	}
+}
+
+// A socket at the path that is not the agent user's own is neither
+// removed nor taken over, even when nobody answers on it. Issue 17 item 3.
+func TestServeLeavesAForeignSocket(t *testing.T) {
+	path := sockPath(t)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Skip("cannot chown (not root):", err)
+	}
+	before, _ := os.Lstat(path)
+	s, err := Serve(path, func() Doc { return Doc{} })
+	if err == nil {
+		s.Close()
+		t.Fatal("served over another user's socket")
+	}
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("error %v", err)
+	}
+	if after, err := os.Lstat(path); err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the foreign socket was removed or replaced: %v", err)
+	}
+}
+
+// The client trusts only root or the caller: the peer's uid comes from the
+// kernel (SO_PEERCRED), so a forger cannot claim another.
+func TestFetchRefusesAnUntrustedPeer(t *testing.T) {
+	path := sockPath(t)
+	s, err := Serve(path, func() Doc { return Doc{PID: 4242} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var sawUID uint32 = 1 << 31
+	_, err = fetch(path, time.Second, func(uid uint32) bool { sawUID = uid; return false })
+	if !errors.Is(err, ErrUntrusted) || int(sawUID) != os.Geteuid() {
+		t.Fatalf("err %v, peer uid %d (want ours, %d)", err, sawUID, os.Geteuid())
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("uid %d (pid %d)", os.Geteuid(), os.Getpid())) {
+		t.Errorf("message does not say who answers: %v", err)
+	}
+	if d, err := Fetch(path, time.Second); err != nil || d.PID != 4242 {
+		t.Fatalf("our own agent: %v %+v", err, d)
+	}
+}
+
+// The attack of issue 17 item 3, end to end: another user binds the path
+// in a directory open to it and answers with a made-up document; `status`
+// (as root) refuses it, and an agent started later does not serve there.
+func TestForgedSocketIsNotTrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to bind as another user")
+	}
+	dir := filepath.Dir(sockPath(t))
+	os.Chmod(dir, 0o1777)
+	path := filepath.Join(dir, "s.sock")
+	// The forger: a listener bound while the process's effective uid is
+	// nobody's (the kernel records the binder's credentials at listen).
+	if err := syscall.Setresuid(-1, 65534, -1); err != nil {
+		t.Skip("cannot switch euid:", err)
+	}
+	ln, lerr := net.Listen("unix", path)
+	if err := syscall.Setresuid(-1, 0, -1); err != nil {
+		t.Fatal("cannot switch back to root:", err)
+	}
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			json.NewEncoder(c).Encode(Doc{PID: 4242, Version: "forged"})
+			c.Close()
+		}
+	}()
+	d, err := Fetch(path, time.Second)
+	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("forged status trusted: %v %+v", err, d)
+	}
+	if s, err := Serve(path, func() Doc { return Doc{} }); !errors.Is(err, ErrRefused) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("agent served from a directory others can write to: %v", err)
+	}
 }
