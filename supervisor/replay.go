@@ -143,6 +143,7 @@ func serverOf(cfg *config.Config) reporter.Server {
 		URL: cfg.ServerURL, Token: cfg.Token, Topic: cfg.Topic, HostID: cfg.HostID, Version: cfg.Version,
 		Heartbeat:    config.Seconds(cfg.Reporter.HeartbeatSeconds),
 		ReplyTimeout: config.Seconds(cfg.Reporter.ReplyTimeoutSeconds),
+		ReconnectMax: config.Seconds(cfg.Reporter.ReconnectMaxSeconds),
 		CAFile:       cfg.TLS.CAFile, Insecure: cfg.TLS.InsecureSkipVerify,
 	}
 }

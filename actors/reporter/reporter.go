@@ -41,6 +41,8 @@ type Server struct {
 	Reconnect    []time.Duration
 	Rejoin       []time.Duration
 	HealthyAfter time.Duration
+	// ReconnectMax is the widest reconnect window (0: phoenix's default).
+	ReconnectMax time.Duration
 }
 
 // Options configure the reporter.
@@ -319,7 +321,7 @@ func (r *reporter) start(ctx actor.Context) {
 		URL: s.URL, Token: s.Token, Topic: s.Topic,
 		JoinParams: map[string]string{"host_id": s.HostID, "agent_version": s.Version, "token": s.Token},
 		Heartbeat:  s.Heartbeat, ReplyTimeout: s.ReplyTimeout, TLS: tlsCfg, Reconnect: s.Reconnect,
-		Rejoin: s.Rejoin, HealthyAfter: s.HealthyAfter,
+		Rejoin: s.Rejoin, HealthyAfter: s.HealthyAfter, Backoff: phoenix.Backoff{Max: s.ReconnectMax},
 		Handler: handler{root: ctx.ActorSystem().Root, pid: ctx.Self()}, Log: r.o.Log,
 	})
 	if err != nil {
