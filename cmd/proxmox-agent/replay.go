@@ -120,6 +120,18 @@ func openSamples(name string) (*os.File, *bufio.Reader, error) {
 	return fh, br, nil
 }
 
+// scanner calls fn for every sample of a source that sel selects, in
+// order, with where it is ("file:line"), and tells note what it skipped
+// (nil: say nothing, a second pass).
+type scanner func(sel *selection, note io.Writer, fn func(where string, s dump.LoggedSample) error) error
+
+// fileScanner reads samples.log files (or set-aside files).
+func fileScanner(files []string) scanner {
+	return func(sel *selection, note io.Writer, fn func(string, dump.LoggedSample) error) error {
+		return scanFiles(files, sel, note, fn)
+	}
+}
+
 // scanFiles calls fn for every selected sample of files, in order, and
 // reports what it skipped to note (torn last entries, damaged ones).
 func scanFiles(files []string, sel *selection, note io.Writer, fn func(string, dump.LoggedSample) error) error {
@@ -128,22 +140,23 @@ func scanFiles(files []string, sel *selection, note io.Writer, fn func(string, d
 		if err != nil {
 			return err
 		}
+		where := escape(name)
 		rep, err := dump.ScanSamples(br, func(s dump.LoggedSample) error {
 			if !sel.take(s) {
 				return nil
 			}
-			return fn(name, s)
+			return fn(fmt.Sprintf("%s:%d", where, s.Line), s)
 		})
 		fh.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", escape(name), err)
+			return fmt.Errorf("%s: %w", where, err)
 		}
 		if note != nil {
 			if rep.Torn {
-				fmt.Fprintf(note, "note: %s: the last entry is cut short (the file was being written): skipped\n", escape(name))
+				fmt.Fprintf(note, "note: %s: the last entry is cut short (the file was being written): skipped\n", where)
 			}
 			for _, b := range rep.Bad {
-				fmt.Fprintf(note, "note: %s: %s: skipped\n", escape(name), escape(b))
+				fmt.Fprintf(note, "note: %s: %s: skipped\n", where, escape(b))
 			}
 		}
 	}
@@ -153,11 +166,12 @@ func scanFiles(files []string, sel *selection, note io.Writer, fn func(string, d
 // errEnough ends the second pass at the first pass's count.
 var errEnough = errors.New("all counted samples sent")
 
-// replayCmd pushes the samples of dump files to the configured server.
+// replayCmd pushes the samples of dump files (or of a damaged spool file,
+// --spool) to the configured server.
 func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "replay: name at least one samples.log (e.g. /var/log/proxmox-agent/samples.log.1)")
-		return 2
+	src, code := replaySource(f, files, stderr)
+	if src == nil {
+		return code
 	}
 	w, err := parseWindow(f)
 	if err != nil {
@@ -167,10 +181,10 @@ func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 	sel := &selection{w: w, skipped: map[string]int{}}
 	defer sel.noteSkipped(stderr)
 	total := 0
-	err = scanFiles(files, sel, stderr, func(name string, s dump.LoggedSample) error {
+	err = src(sel, stderr, func(where string, s dump.LoggedSample) error {
 		total++
 		if f.dryRun {
-			fmt.Fprintf(stdout, "%s  %-6s  %7d bytes  %s:%d\n", dump.Timestamp(s.CollectedAt), escape(s.Kind), len(s.Payload), escape(name), s.Line)
+			fmt.Fprintf(stdout, "%s  %-6s  %7d bytes  %s\n", dump.Timestamp(s.CollectedAt), escape(s.Kind), len(s.Payload), where)
 		}
 		return nil
 	})
@@ -186,10 +200,20 @@ func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "no sample selected: nothing to push")
 		return 0
 	}
-	return push(f, files, w, total, stdout, stderr)
+	return push(f, src, w, total, stdout, stderr)
 }
 
-func push(f flags, files []string, w window, total int, stdout, stderr io.Writer) int {
+// replaySource picks what replay reads: the files named, or the spool file
+// of --spool; nil and an exit code on a usage error.
+func replaySource(f flags, files []string, stderr io.Writer) (scanner, int) {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "replay: name at least one samples.log (e.g. /var/log/proxmox-agent/samples.log.1)")
+		return nil, 2
+	}
+	return fileScanner(files), 0
+}
+
+func push(f flags, src scanner, w window, total int, stdout, stderr io.Writer) int {
 	cfg, log, err := loadConfig(f, stderr)
 	if err != nil {
 		log.Error("cannot load config", "err", err)
@@ -201,7 +225,7 @@ func push(f flags, files []string, w window, total int, stdout, stderr io.Writer
 			// Exactly what the first pass counted: a file still being
 			// written (the live samples.log) may have grown since.
 			n := 0
-			err := scanFiles(files, &selection{w: w}, nil, func(_ string, s dump.LoggedSample) error {
+			err := src(&selection{w: w}, nil, func(_ string, s dump.LoggedSample) error {
 				if n == total {
 					return errEnough
 				}
