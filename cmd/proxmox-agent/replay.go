@@ -78,7 +78,7 @@ func (sel *selection) noteSkipped(note io.Writer) {
 	kinds := make([]string, 0, len(sel.skipped))
 	n := 0
 	for k, c := range sel.skipped {
-		kinds = append(kinds, fmt.Sprintf("kind=%s ×%d", k, c))
+		kinds = append(kinds, fmt.Sprintf("kind=%s (%d)", k, c))
 		n += c
 	}
 	sort.Strings(kinds)

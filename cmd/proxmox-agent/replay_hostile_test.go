@@ -88,7 +88,7 @@ func TestReplayPushesOnlyMetricKinds(t *testing.T) {
 	if !strings.Contains(out.String(), "replayed 2 of 2") {
 		t.Errorf("summary: %s", out.String())
 	}
-	const note = `note: skipped 3 entries that are not samples (only kind=fast|medium|slow are pushed): kind=\x1b[31mred\x1b[0m ×1, kind=phx_join ×2`
+	const note = `note: skipped 3 entries that are not samples (only kind=fast|medium|slow are pushed): kind=\x1b[31mred\x1b[0m (1), kind=phx_join (2)`
 	if !strings.Contains(errb.String(), note) || !strings.HasSuffix(strings.TrimSpace(errb.String()), note) {
 		t.Errorf("no skipped note at the end:\n%s", errb.String())
 	}
@@ -109,7 +109,7 @@ func TestReplayDryRunEscapesFileText(t *testing.T) {
 	if code != 0 || !strings.Contains(out.String(), "2 samples would be pushed") {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{`samples\x1b[2J.log:1`, "kind=phx_join ×2", `collected_at "\x1b]0;pwned\a"`} {
+	for _, want := range []string{`samples\x1b[2J.log:1`, "kind=phx_join (2)", `collected_at "\x1b]0;pwned\a"`} {
 		if !strings.Contains(out.String()+errb.String(), want) {
 			t.Errorf("output lacks %q:\n%s%s", want, out.String(), errb.String())
 		}
