@@ -30,6 +30,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/actors/writer"
 	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/internal/spool"
@@ -242,11 +243,11 @@ func (r *root) spawnChildren(ctx actor.Context) error {
 // spoolRetry is how often an unusable spool directory is tried again.
 const spoolRetry = time.Minute
 
-func (t *Tree) spoolOpener() reporter.Opener {
+func (t *Tree) spoolOpener() delivery.Opener {
 	if t.Spool == nil {
 		return nil
 	}
-	return reporter.LazyOpener(t.Spool)
+	return delivery.LazyOpener(t.Spool)
 }
 
 // setAside keeps set-aside samples beside the spool; without a spool
@@ -399,8 +400,7 @@ func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
 		d.LastError = err.Error()
 	} else {
 		d.Connected, d.Joined, d.Since, d.LastError = st.Connected, st.Joined, st.Since, st.LastError
-		d.Queue = status.Queue{Depth: st.QueueDepth, Bytes: int64(st.QueueBytes), Oldest: st.QueueOldest,
-			Dropped: st.Dropped, Poisoned: st.Poisoned, Corrupt: st.Corrupt, Fallback: st.SpoolFallback}
+		d.Queue = status.Queue{Stats: st.Stats}
 	}
 	if t.Spool != nil {
 		d.Queue.Spool = t.Spool.Path()

@@ -63,7 +63,7 @@ func queueDepth(t *testing.T, tree *Tree) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.QueueDepth
+	return int(st.Depth)
 }
 
 func constSource(name string) collect.Source {

@@ -24,18 +24,18 @@ type Lazy struct {
 // Get returns the open spool, or the error of the latest attempt to open
 // it; tried tells whether this call made an attempt (so the caller logs a
 // failure once, and a later success once).
-func (l *Lazy) Get(now time.Time) (s *Spool, err error, tried bool) {
+func (l *Lazy) Get(now time.Time) (s *Spool, tried bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.s != nil {
-		return l.s, nil, false
+		return l.s, false, nil
 	}
 	if !l.last.IsZero() && now.Sub(l.last) < l.Retry {
-		return nil, l.err, false
+		return nil, false, l.err
 	}
 	l.last = now
 	l.s, l.err = Open(l.Dir, l.MaxBytes)
-	return l.s, l.err, true
+	return l.s, true, l.err
 }
 
 // Close closes the spool if it was opened.

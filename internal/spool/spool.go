@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -63,11 +64,17 @@ type Stats struct {
 	// Oldest is the oldest record's collected_at (zero when empty).
 	Oldest time.Time
 	// Dropped counts records deleted to keep the spool under its bound.
-	Dropped uint64
-	// Corrupt counts records skipped because they failed their checks.
-	Corrupt uint64
-	// Quarantined names the file moved aside at open, if any.
-	Quarantined string
+	Dropped int64
+	// Corrupt counts records that failed their checks: moved to the
+	// set-aside file, or skipped when it could not take them.
+	Corrupt int64
+	// Quarantined counts damaged files moved aside; Kept names the
+	// latest of them (path and what was wrong), oldest first.
+	Quarantined int64
+	Kept        []string
+	// Rewritten counts the times the file was removed or replaced while
+	// open and what the spool held was written to a new one.
+	Rewritten int64
 }
 
 // Spool is an open spool. Its methods are safe for concurrent use.
@@ -79,9 +86,11 @@ type Spool struct {
 	db      *bolt.DB
 	count   int
 	bytes   int64
-	dropped uint64
-	corrupt uint64
-	quar    string
+	dropped int64
+	corrupt int64
+	quar    int64
+	kept    []string
+	rewrote int64
 	gen     uint64 // see Generation
 }
 
@@ -224,9 +233,16 @@ func (s *Spool) quarantine(cause error) error {
 	if err := os.Rename(s.path, aside); err != nil {
 		return fmt.Errorf("spool %s unusable (%v) and cannot be moved aside: %w", s.path, cause, err)
 	}
-	s.quar = fmt.Sprintf("%s (%v)", aside, cause)
+	s.quar++
+	s.kept = append(s.kept, fmt.Sprintf("%s (%v)", aside, cause))
+	if len(s.kept) > maxKept {
+		s.kept = s.kept[len(s.kept)-maxKept:]
+	}
 	return nil
 }
+
+// maxKept bounds Stats.Kept (a disk that damages every file).
+const maxKept = 8
 
 // errDamaged is wrapped by guard when bbolt panicked or faulted on the file.
 var errDamaged = errors.New("spool file damaged")
@@ -316,7 +332,7 @@ func (s *Spool) AppendBatch(recs []Record) ([]Record, []uint64, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool append: %w", err)
 	}
-	s.dropped += uint64(len(dropped))
+	s.dropped += int64(len(dropped))
 	return recs, dropped, nil
 }
 
@@ -397,7 +413,7 @@ func (s *Spool) Read(after uint64, max int, maxBytes int) (recs []Record, more b
 			return s.saveTotals(m)
 		})
 		if err == nil {
-			s.corrupt += uint64(len(bad))
+			s.corrupt += int64(len(bad))
 		}
 	}
 	return recs, more, nil
@@ -427,7 +443,8 @@ func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Records: s.count, Bytes: s.bytes, Dropped: s.dropped, Corrupt: s.corrupt, Quarantined: s.quar}
+	st := Stats{Records: s.count, Bytes: s.bytes, Dropped: s.dropped, Corrupt: s.corrupt, Quarantined: s.quar,
+		Kept: slices.Clone(s.kept), Rewritten: s.rewrote}
 	if s.db == nil || s.count == 0 {
 		return st
 	}
