@@ -117,7 +117,7 @@ func Start(o Options) (*Tree, error) {
 		Stats: collect.NewStats(),
 	}
 	if cfg.Spool.Dir != "" {
-		t.Spool = &spool.Lazy{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes), Retry: spoolRetry}
+		t.Spool = &spool.Lazy{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes), Retry: spoolRetry, Log: o.Log}
 	}
 	t.sub = sys.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*actor.SupervisorEvent); ok {

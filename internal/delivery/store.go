@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 	"github.com/proxmox-agent/proxmox-agent/internal/spool"
 	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
 )
@@ -329,6 +330,13 @@ func (s *Store) evict(it *Item) {
 func (s *Store) fail(err error) {
 	s.last = err
 	s.broken.Fail(time.Now(), func(suppressed uint64) {
+		if errors.Is(err, safefile.ErrRefused) {
+			// Not a passing failure: someone else could plant or swap the
+			// file there, and only the operator can fix that.
+			s.log.Error("spool refused: samples are held in memory only (lost on restart) until it is fixed", "err", err,
+				"failures_since_last_log", suppressed)
+			return
+		}
 		s.log.Warn("spool unusable: holding samples in memory until it works again", "err", err, "failures_since_last_log", suppressed)
 	})
 }

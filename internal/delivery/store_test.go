@@ -3,7 +3,9 @@ package delivery
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +58,35 @@ func TestWindowBoundWith100kSpooled(t *testing.T) {
 	}
 	if got := st.Stats().Depth; got != 100_000-3*WindowItems {
 		t.Fatalf("depth %d", got)
+	}
+}
+
+// A spool directory others can write to is refused: one clear log line,
+// however many samples come, the samples held in memory, and Stats says
+// why (before: the directory was used, and a file planted in it trusted).
+func TestRefusedSpoolRunsFromMemoryAndSaysWhy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777) // a careless `dir =`
+	var logs bytes.Buffer
+	l := &spool.Lazy{Dir: dir, MaxBytes: 1 << 20, Retry: time.Minute}
+	t.Cleanup(func() { l.Close() })
+	q := &Queue{MaxItems: 100, MaxBytes: 1 << 20}
+	d := NewDelivery(q, 64, time.Second)
+	s := NewStore(q, d, LazyOpener(l), slog.New(slog.NewTextHandler(&logs, nil)))
+	for i := 0; i < 5; i++ {
+		s.Add(&Item{Kind: "fast", CollectedAt: base, Body: []byte(`{"i":1}`)}, time.Now())
+	}
+	st := s.Stats()
+	if !st.Fallback || !strings.Contains(st.FallbackReason, "refused") || !strings.Contains(st.FallbackReason, "writable by group or others") || st.Depth != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "level=ERROR msg=\"spool refused") {
+		t.Errorf("%d log lines, want 1 saying the spool is refused:\n%s", n, logs.String())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, spool.FileName)); err == nil {
+		t.Error("a spool file was created in the refused directory")
 	}
 }

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -14,6 +15,8 @@ type Lazy struct {
 	Dir      string
 	MaxBytes int64
 	Retry    time.Duration
+	// Log receives what the spool does on its own (see OpenLogged).
+	Log *slog.Logger
 
 	mu   sync.Mutex
 	s    *Spool
@@ -34,7 +37,7 @@ func (l *Lazy) Get(now time.Time) (s *Spool, tried bool, err error) {
 		return nil, false, l.err
 	}
 	l.last = now
-	l.s, l.err = Open(l.Dir, l.MaxBytes)
+	l.s, l.err = OpenLogged(l.Dir, l.MaxBytes, l.Log)
 	return l.s, true, l.err
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 )
 
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 123_000_000, time.UTC)
@@ -208,7 +210,7 @@ func TestDamagedFileQuarantined(t *testing.T) {
 func TestRefusesNonRegularFileAndSecondOpener(t *testing.T) {
 	dir := t.TempDir()
 	os.Symlink("/etc/passwd", filepath.Join(dir, FileName))
-	if _, err := Open(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Open(dir, 1<<20); !errors.Is(err, safefile.ErrRefused) || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("symlink: %v", err)
 	}
 	dir = t.TempDir()
