@@ -19,6 +19,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -259,6 +262,22 @@ func (t *Tree) setAside() func(string, []byte) (string, error) {
 	return spool.Aside{Dir: t.Spool.Dir, MaxBytes: spool.MaxAsideBytes}.Keep
 }
 
+// keptFiles adds to kept (the reporter's, with what was wrong) the
+// damaged spool files found beside spool (spool.db.corrupt-*) that it
+// does not name yet, at most delivery.MaxKept in all.
+func keptFiles(kept []string, spool string) []string {
+	found, _ := filepath.Glob(spool + ".corrupt-*")
+	for _, f := range found {
+		if len(kept) >= delivery.MaxKept {
+			break
+		}
+		if !slices.ContainsFunc(kept, func(k string) bool { return strings.HasPrefix(k, f) }) {
+			kept = append(kept, f+" (from an earlier run)")
+		}
+	}
+	return kept
+}
+
 // asideStatus describes the set-aside file for status: its path and size
 // when it holds samples, or what is wrong with what is in its place (the
 // agent would refuse to write there).
@@ -406,6 +425,9 @@ func (t *Tree) StatusDoc(cfg *config.Config) status.Doc {
 		d.Queue.Spool = t.Spool.Path()
 		// The file, not the reporter, says what is set aside: it survives
 		// restarts until an operator replays and removes it.
+		// Damaged files moved aside in earlier runs are still there until
+		// an operator salvages and removes them: status names them too.
+		d.Queue.Kept = keptFiles(d.Queue.Kept, t.Spool.Path())
 		a := spool.Aside{Dir: t.Spool.Dir}
 		d.Queue.SetAside, d.Queue.SetAsideBytes, d.Queue.SetAsideProblem = asideStatus(a.Path())
 		if st != nil && st.SetAsideError != "" {

@@ -278,9 +278,12 @@ func (s *Spool) quarantine(cause error) error {
 	// What is still readable, counted read-only: the operator learns what
 	// the file holds that was not delivered, and how to send it.
 	recs, rep, serr := Salvage(aside)
+	attrs := []any{"file", s.path, "damage", cause, "kept", aside, "records_readable", len(recs), "records_unreadable", rep.Unreadable}
+	if serr != nil {
+		attrs = append(attrs, "salvage_err", serr)
+	}
 	s.log.Warn("spool file damaged: moved aside and a new one started; its samples are not delivered until salvaged",
-		"file", s.path, "damage", cause, "kept", aside, "records_readable", len(recs), "records_unreadable", rep.Unreadable,
-		"salvage_err", serr, "salvage", "proxmox-agent replay --spool "+aside)
+		append(attrs, "salvage", "proxmox-agent replay --spool "+aside)...)
 	s.quar++
 	s.kept = append(s.kept, fmt.Sprintf("%s (%v)", aside, cause))
 	if len(s.kept) > maxKept {
