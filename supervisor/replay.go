@@ -131,7 +131,7 @@ func (r *replayer) status() (*messages.Status, error) {
 func (r *replayer) summary() ReplaySummary {
 	s := ReplaySummary{Total: r.o.Total, Elapsed: time.Since(r.start)}
 	if st := r.last; st != nil {
-		s.Delivered, s.Refused, s.Poisoned, s.Lost, s.Pushes = int(st.Acked), st.Refused, st.Poisoned, st.Dropped, st.Pushed
+		s.Delivered, s.Refused, s.Poisoned, s.Lost, s.Pushes = int(st.Acked), uint64(st.Refused), uint64(st.Poisoned), uint64(st.Dropped), uint64(st.Pushed)
 	}
 	return s
 }

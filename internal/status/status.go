@@ -15,6 +15,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 )
 
 // DefaultSocket is where the packaged agent listens.
@@ -37,16 +39,13 @@ type Doc struct {
 	Sources   []Source  `json:"sources"`
 }
 
-// Queue is the delivery backlog: the spool, or the memory queue.
+// Queue is the delivery backlog and counters: the engine's Stats as the
+// reporter gave them (depth, pushed, acked, refused, set aside, dropped,
+// corrupt, quarantined and kept files, the fallback and why), with the
+// spool's and the set-aside file's paths.
 type Queue struct {
-	Spool    string    `json:"spool"` // the spool file, or "" (memory only)
-	Fallback bool      `json:"fallback,omitempty"`
-	Depth    int       `json:"depth"`
-	Bytes    int64     `json:"bytes"`
-	Oldest   time.Time `json:"oldest,omitzero"`
-	Dropped  uint64    `json:"dropped"`
-	Poisoned uint64    `json:"poisoned"`
-	Corrupt  uint64    `json:"corrupt,omitempty"`
+	Spool string `json:"spool"` // the spool file, or "" (memory only)
+	delivery.Stats
 	// SetAside is the file keeping samples the server failed on every
 	// time (for `proxmox-agent replay`), when it holds any.
 	SetAside      string `json:"set_aside_file,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 )
 
 func sockPath(t *testing.T) string {
@@ -27,7 +30,7 @@ func TestServeFetchRoundTrip(t *testing.T) {
 	path := sockPath(t)
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	want := Doc{Version: "1.2.3", PID: 42, StartedAt: now, Server: "wss://h/s?token=REDACTED", Joined: true, Connected: true,
-		Queue:    Queue{Spool: "/var/lib/x/spool.db", Depth: 3, Bytes: 9000, Poisoned: 1},
+		Queue:    Queue{Spool: "/var/lib/x/spool.db", Stats: delivery.Stats{Depth: 3, Bytes: 9000, Poisoned: 1}},
 		Cadences: []Cadence{{Kind: "fast", Interval: 30 * time.Second, Rounds: 7}},
 		Sources:  []Source{{Cadence: "fast", Name: "host", LastOK: now}}}
 	s, err := Serve(path, func() Doc { return want })
@@ -78,7 +81,9 @@ func TestRender(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	d := Doc{Version: "1.2.3", PID: 42, StartedAt: now.Add(-2 * time.Hour), Server: "wss://h/s", Connected: false, Since: now.Add(-90 * time.Second),
 		LastError: "dial tcp: connection refused",
-		Queue: Queue{Spool: "/s/spool.db", Fallback: true, Depth: 12, Bytes: 3 << 20, Oldest: now.Add(-5 * time.Minute), Dropped: 2, Poisoned: 1,
+		Queue: Queue{Spool: "/s/spool.db", Stats: delivery.Stats{Fallback: true, Depth: 12, Bytes: 3 << 20, Oldest: now.Add(-5 * time.Minute), Dropped: 2, Poisoned: 1,
+			Pushed: 40, Acked: 30, Refused: 7, Corrupt: 3, Quarantined: 1, FallbackReason: "spool /s/spool.db: refused: directory mode 0777",
+			Kept: []string{"/s/spool.db.corrupt-20261129T115500Z (spool file damaged: page 3 outside the file's 2 pages)"}},
 			SetAside: "/s/set-aside.log", SetAsideBytes: 4096},
 		Cadences: []Cadence{{Kind: "fast", Interval: 30 * time.Second, Rounds: 240, Skipped: 1, LastRound: now.Add(-10 * time.Second), LastDuration: 120 * time.Millisecond}},
 		Sources: []Source{{Cadence: "fast", Name: "zfs_pools", LastOK: now.Add(-time.Hour), LastError: "zpool status: timed out after 10s\nmore", LastErrorAt: now.Add(-10 * time.Second)},
@@ -89,7 +94,11 @@ func TestRender(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"session     disconnected for 2m0s", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1", "set aside: 4.0 KiB in /s/set-aside.log (send with proxmox-agent replay)",
+		"disconnected for 2m0s\n", "12 samples, 3.0 MiB, oldest 5m0s old", "unusable: in memory", "dropped 2, poisoned 1, corrupt 3 (kept in the set-aside file), damaged spool files moved aside 1",
+		"delivery            pushed 40, acked 30, refused 7 (the server answered them with an error",
+		"spool problem       spool /s/spool.db: refused: directory mode 0777",
+		"damaged spool kept  /s/spool.db.corrupt-20261129T115500Z (spool file damaged: page 3",
+		"set aside: 4.0 KiB in /s/set-aside.log (send with proxmox-agent replay)",
 		"fast     30s       240     1        10s ago", "120ms",
 		"zfs_pools  fast     1h0m0s ago  10s ago: zpool status: timed out after 10s\n", "disks      slow     never       -",
 	} {
@@ -274,5 +283,42 @@ func TestForgedSocketIsNotTrusted(t *testing.T) {
 			s.Close()
 		}
 		t.Fatalf("agent served from a directory others can write to: %v", err)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// The document `status --json` prints carries every delivery counter the
+// engine keeps, under stable names (before: pushed, acked and refused
+// never reached it). The golden file is the contract for scripts.
+func TestDocJSONGolden(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	d := Doc{Version: "1.2.3", PID: 42, StartedAt: now, Server: "wss://h/s?token=REDACTED", Connected: true, Joined: true, Since: now,
+		Queue: Queue{Spool: "/var/lib/proxmox-agent/spool/spool.db", Stats: delivery.Stats{Depth: 3, Bytes: 9000, Oldest: now,
+			Pushed: 120, Acked: 100, Refused: 9, Poisoned: 2, Dropped: 4, Corrupt: 6, Quarantined: 1, Rewritten: 1,
+			Kept:     []string{"/var/lib/proxmox-agent/spool/spool.db.corrupt-20261129T115500Z (spool file damaged)"},
+			Fallback: true, FallbackReason: "spool dir refused"},
+			SetAside: "/var/lib/proxmox-agent/spool/set-aside.log", SetAsideBytes: 4096},
+		Cadences: []Cadence{}, Sources: []Source{}}
+	got, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "status.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(bytes.TrimSpace(want)) != string(got) {
+		t.Errorf("status --json changed (go test -update to accept):\n%s", got)
+	}
+	var back Doc
+	if err := json.Unmarshal(got, &back); err != nil || back.Queue.Refused != 9 || len(back.Queue.Kept) != 1 {
+		t.Errorf("round trip: %+v %v", back.Queue, err)
 	}
 }
