@@ -50,6 +50,7 @@ type flags struct {
 	since     string
 	until     string
 	dryRun    bool
+	spool     string
 }
 
 const usage = `usage: proxmox-agent [run|once|check-config|status|replay|version|help] [flags]
@@ -61,7 +62,9 @@ const usage = `usage: proxmox-agent [run|once|check-config|status|replay|version
   status        ask the running agent where delivery and collection stand
                 (--json for scripts; exit 1 when no agent is running)
   replay FILE…  push every sample of a dump's samples.log to the server
-                (--since/--until RFC 3339, --dry-run to list them)
+                (--since/--until RFC 3339, --dry-run to list them;
+                --spool FILE: the records still readable in a damaged
+                spool file moved aside, spool.db.corrupt-<time>)
   version       print the version
   help          print this help
 
@@ -87,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.since, "since", "", "replay only: samples collected at or after this RFC 3339 time")
 	fs.StringVar(&f.until, "until", "", "replay only: samples collected before this RFC 3339 time")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "replay only: list what would be pushed, push nothing")
+	fs.StringVar(&f.spool, "spool", "", "replay only: a damaged spool file moved aside (spool.db.corrupt-<time>): push the records still readable in it")
 	if cmd == "help" || wantsHelp(args) {
 		// Asked-for help is the output, not an error: stdout, exit 0.
 		fs.SetOutput(stdout)

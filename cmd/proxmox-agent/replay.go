@@ -206,6 +206,18 @@ func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 // replaySource picks what replay reads: the files named, or the spool file
 // of --spool; nil and an exit code on a usage error.
 func replaySource(f flags, files []string, stderr io.Writer) (scanner, int) {
+	if f.spool != "" {
+		if len(files) > 0 {
+			fmt.Fprintln(stderr, "replay: --spool reads one spool file; replay samples.log files in a run of their own")
+			return nil, 2
+		}
+		src, err := spoolScanner(f.spool)
+		if err != nil {
+			fmt.Fprintln(stderr, "replay:", err)
+			return nil, 1
+		}
+		return src, 0
+	}
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "replay: name at least one samples.log (e.g. /var/log/proxmox-agent/samples.log.1)")
 		return nil, 2
