@@ -179,6 +179,10 @@ type Reporter struct {
 	ReplyTimeoutSeconds int `toml:"reply_timeout_seconds"`
 	QueueMaxSamples     int `toml:"queue_max_samples"`
 	QueueMaxBytes       int `toml:"queue_max_bytes"`
+	// ReconnectMaxSeconds is the widest reconnect window: after a lost
+	// server each agent waits a random time up to it, so a fleet does
+	// not rejoin a restarted server in the same second.
+	ReconnectMaxSeconds int `toml:"reconnect_max_seconds"`
 }
 
 // Spool keeps samples on disk until they are delivered, so a restart or a
@@ -230,6 +234,7 @@ func Defaults() Config {
 		Reporter: Reporter{
 			HeartbeatSeconds: 30, ReplyTimeoutSeconds: 10,
 			QueueMaxSamples: 2000, QueueMaxBytes: 64 << 20,
+			ReconnectMaxSeconds: 30,
 		},
 		Spool:  Spool{Dir: DefaultSpoolDir, MaxBytes: 256 << 20},
 		Status: Status{Socket: DefaultStatusSocket},
@@ -569,6 +574,7 @@ func (c *Config) bounds() []bound {
 		{"reporter.reply_timeout_seconds", c.Reporter.ReplyTimeoutSeconds, maxTimeoutSeconds, "an hour"},
 		{"reporter.queue_max_samples", c.Reporter.QueueMaxSamples, maxQueueSamples, "a million"},
 		{"reporter.queue_max_bytes", c.Reporter.QueueMaxBytes, maxQueueBytes, "4 GiB"},
+		{"reporter.reconnect_max_seconds", c.Reporter.ReconnectMaxSeconds, maxTimeoutSeconds, "an hour"},
 		{"spool.max_bytes", c.Spool.MaxBytes, maxSpoolBytes, "64 GiB"},
 	}
 }

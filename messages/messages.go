@@ -2,7 +2,11 @@
 // carry data only; every message is sent as a pointer.
 package messages
 
-import "time"
+import (
+	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
+)
 
 // Cadence kinds, used as the sample kind and in the event name metric:<kind>.
 const (
@@ -43,35 +47,19 @@ type Reopen struct {
 // StatusRequest asks the reporter for its *Status.
 type StatusRequest struct{}
 
-// Status is the reporter's connection state and counters.
+// Status is the reporter's connection state and the delivery engine's
+// Stats, carried as they are (no counter narrowed or dropped) to
+// `proxmox-agent status`.
 type Status struct {
 	Connected bool
 	Joined    bool
 	// Since is when Connected or Joined last changed.
 	Since time.Time
-	// QueueDepth and QueueBytes count what waits for delivery, spooled
-	// and in memory; QueueOldest is the oldest waiting sample's
-	// collected_at (zero when none waits).
-	QueueDepth  int
-	QueueBytes  int
-	QueueOldest time.Time
-	Dropped     uint64
-	// Poisoned counts samples set aside because the server failed on each
-	// of their delivery attempts.
-	Poisoned uint64
-	// Corrupt counts spool records skipped as damaged.
-	Corrupt uint64
-	// SpoolFallback is set while a configured spool cannot be used and
-	// samples are held in memory.
-	SpoolFallback bool
+	delivery.Stats
 	// SetAsideError is why the last sample set aside could not be kept
 	// for replay ("" when it was, or none was set aside).
 	SetAsideError string
-	Pushed        uint64
-	Acked         uint64
-	// Refused counts samples the server answered with an error (dropped).
-	Refused   uint64
-	LastError string
+	LastError     string
 }
 
 // Encoded is a sample already encoded, pushed as it is (replay): the

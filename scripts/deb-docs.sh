@@ -15,7 +15,7 @@ mkdir -p dist
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
 # --- man page
-go run ./scripts/manpage -version "$VERSION" -date "$(TZ=UTC date -d "@$epoch" +%F)" \
+go run ./cmd/manpage -version "$VERSION" -date "$(TZ=UTC date -d "@$epoch" +%F)" \
   < docs/proxmox-agent.8.md | gzip -9n > dist/proxmox-agent.8.gz
 
 # --- changelog: one entry for this version, listing the commits since the

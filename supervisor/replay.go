@@ -131,7 +131,7 @@ func (r *replayer) status() (*messages.Status, error) {
 func (r *replayer) summary() ReplaySummary {
 	s := ReplaySummary{Total: r.o.Total, Elapsed: time.Since(r.start)}
 	if st := r.last; st != nil {
-		s.Delivered, s.Refused, s.Poisoned, s.Lost, s.Pushes = int(st.Acked), st.Refused, st.Poisoned, st.Dropped, st.Pushed
+		s.Delivered, s.Refused, s.Poisoned, s.Lost, s.Pushes = int(st.Acked), uint64(st.Refused), uint64(st.Poisoned), uint64(st.Dropped), uint64(st.Pushed)
 	}
 	return s
 }
@@ -143,6 +143,7 @@ func serverOf(cfg *config.Config) reporter.Server {
 		URL: cfg.ServerURL, Token: cfg.Token, Topic: cfg.Topic, HostID: cfg.HostID, Version: cfg.Version,
 		Heartbeat:    config.Seconds(cfg.Reporter.HeartbeatSeconds),
 		ReplyTimeout: config.Seconds(cfg.Reporter.ReplyTimeoutSeconds),
+		ReconnectMax: config.Seconds(cfg.Reporter.ReconnectMaxSeconds),
 		CAFile:       cfg.TLS.CAFile, Insecure: cfg.TLS.InsecureSkipVerify,
 	}
 }

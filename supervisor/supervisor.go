@@ -19,6 +19,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +34,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/actors/writer"
 	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/collect"
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/internal/spool"
@@ -150,7 +154,7 @@ func Start(o Options) (*Tree, error) {
 	t.cfg.Store(cfg)
 	t.reload.loaded = time.Now()
 	if cfg.Spool.Dir != "" {
-		t.Spool = &spool.Lazy{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes), Retry: spoolRetry}
+		t.Spool = &spool.Lazy{Dir: cfg.Spool.Dir, MaxBytes: int64(cfg.Spool.MaxBytes), Retry: spoolRetry, Log: o.Log}
 	}
 	t.sub = sys.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*actor.SupervisorEvent); ok {
@@ -297,11 +301,11 @@ func (r *root) interval(cfg *config.Config, kind string) time.Duration {
 // spoolRetry is how often an unusable spool directory is tried again.
 const spoolRetry = time.Minute
 
-func (t *Tree) spoolOpener() reporter.Opener {
+func (t *Tree) spoolOpener() delivery.Opener {
 	if t.Spool == nil {
 		return nil
 	}
-	return reporter.LazyOpener(t.Spool)
+	return delivery.LazyOpener(t.Spool)
 }
 
 // setAside keeps set-aside samples beside the spool; without a spool
@@ -311,6 +315,22 @@ func (t *Tree) setAside() func(string, []byte) (string, error) {
 		return nil
 	}
 	return spool.Aside{Dir: t.Spool.Dir, MaxBytes: spool.MaxAsideBytes}.Keep
+}
+
+// keptFiles adds to kept (the reporter's, with what was wrong) the
+// damaged spool files found beside spool (spool.db.corrupt-*) that it
+// does not name yet, at most delivery.MaxKept in all.
+func keptFiles(kept []string, spool string) []string {
+	found, _ := filepath.Glob(spool + ".corrupt-*")
+	for _, f := range found {
+		if len(kept) >= delivery.MaxKept {
+			break
+		}
+		if !slices.ContainsFunc(kept, func(k string) bool { return strings.HasPrefix(k, f) }) {
+			kept = append(kept, f+" (from an earlier run)")
+		}
+	}
+	return kept
 }
 
 // asideStatus describes the set-aside file for status: its path and size
@@ -460,13 +480,15 @@ func (t *Tree) StatusDoc() status.Doc {
 		d.LastError = err.Error()
 	} else {
 		d.Connected, d.Joined, d.Since, d.LastError = st.Connected, st.Joined, st.Since, st.LastError
-		d.Queue = status.Queue{Depth: st.QueueDepth, Bytes: int64(st.QueueBytes), Oldest: st.QueueOldest,
-			Dropped: st.Dropped, Poisoned: st.Poisoned, Corrupt: st.Corrupt, Fallback: st.SpoolFallback}
+		d.Queue = status.Queue{Stats: st.Stats}
 	}
 	if t.Spool != nil {
 		d.Queue.Spool = t.Spool.Path()
 		// The file, not the reporter, says what is set aside: it survives
 		// restarts until an operator replays and removes it.
+		// Damaged files moved aside in earlier runs are still there until
+		// an operator salvages and removes them: status names them too.
+		d.Queue.Kept = keptFiles(d.Queue.Kept, t.Spool.Path())
 		a := spool.Aside{Dir: t.Spool.Dir}
 		d.Queue.SetAside, d.Queue.SetAsideBytes, d.Queue.SetAsideProblem = asideStatus(a.Path())
 		if st != nil && st.SetAsideError != "" {

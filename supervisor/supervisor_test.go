@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,7 +67,7 @@ func queueDepth(t *testing.T, tree *Tree) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.QueueDepth
+	return int(st.Depth)
 }
 
 func constSource(name string) collect.Source {
@@ -274,5 +275,21 @@ func TestNeedRestart(t *testing.T) {
 	on.Debug.DumpDir, moved.Debug.DumpDir = "/a", "/b"
 	if got := NeedRestart(&on, &moved, true); len(got) != 0 {
 		t.Errorf("dump dir moved: %v", got)
+	}
+}
+
+// Damaged spool files moved aside in an earlier run stay named in status
+// until an operator salvages and removes them; one the reporter already
+// names (with what was wrong) is not named twice.
+func TestKeptFilesFromEarlierRuns(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spool.db")
+	for _, n := range []string{".corrupt-20261201T000000Z", ".corrupt-20261202T000000Z", ".rewrite-1"} {
+		os.WriteFile(path+n, nil, 0o600)
+	}
+	got := keptFiles([]string{path + ".corrupt-20261202T000000Z (spool file damaged: invalid database)"}, path)
+	want := []string{path + ".corrupt-20261202T000000Z (spool file damaged: invalid database)", path + ".corrupt-20261201T000000Z (from an earlier run)"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("kept %q, want %q", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
@@ -57,9 +58,9 @@ func BenchmarkQueuedSampleMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		q := &Queue{MaxItems: n, MaxBytes: 1 << 30}
+		q := &delivery.Queue{MaxItems: n, MaxBytes: 1 << 30}
 		for i := 0; i < n; i++ {
-			q.Push(&Item{Kind: "fast", CollectedAt: time.Now(), Body: append([]byte(nil), body...)})
+			q.Push(&delivery.Item{Kind: "fast", CollectedAt: time.Now(), Body: append([]byte(nil), body...)})
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/proxmox-agent/proxmox-agent/config"
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
 	"github.com/proxmox-agent/proxmox-agent/internal/phoenix"
@@ -41,6 +42,8 @@ type Server struct {
 	Reconnect    []time.Duration
 	Rejoin       []time.Duration
 	HealthyAfter time.Duration
+	// ReconnectMax is the widest reconnect window (0: phoenix's default).
+	ReconnectMax time.Duration
 }
 
 // Options configure the reporter.
@@ -54,7 +57,7 @@ type Options struct {
 	Window int
 	// Spool returns the on-disk spool; nil keeps the queue in memory only.
 	// It outlives the actor: a restarted reporter reloads what it holds.
-	Spool Opener
+	Spool delivery.Opener
 	// SetAside keeps a sample set aside (the server failed on it every
 	// time) and returns where; nil drops such samples, counted and logged.
 	SetAside func(kind string, payload []byte) (path string, err error)
@@ -77,9 +80,9 @@ func Props(o Options) *actor.Props {
 }
 
 func newReporter(o Options) *reporter {
-	q := &Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
-	d := NewDelivery(q, o.Window, o.Server.ReplyTimeout)
-	r := &reporter{o: o, d: d, store: NewStore(q, d, o.Spool, o.Log)}
+	q := &delivery.Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
+	d := delivery.NewDelivery(q, o.Window, o.Server.ReplyTimeout)
+	r := &reporter{o: o, d: d, store: delivery.NewStore(q, d, o.Spool, o.Log)}
 	// Failures that repeat (a server down for hours, or one that fails
 	// every connection) are logged once, then as a reminder per interval
 	// with a count of those suppressed, then once when delivery recovers.
@@ -157,8 +160,8 @@ type Reconfigure struct {
 
 type reporter struct {
 	o        Options
-	d        *Delivery
-	store    *Store
+	d        *delivery.Delivery
+	store    *delivery.Store
 	client   *phoenix.Client
 	clientNo uint64    // numbers the clients this instance started
 	since    time.Time // when connected or joined last changed
@@ -191,7 +194,7 @@ func (r *reporter) Receive(ctx actor.Context) {
 		r.enqueue(m)
 		r.pump()
 	case *messages.Encoded:
-		r.add(&Item{Kind: m.Kind, CollectedAt: m.CollectedAt, Body: m.Payload})
+		r.add(&delivery.Item{Kind: m.Kind, CollectedAt: m.CollectedAt, Body: m.Payload})
 		r.pump()
 	case *messages.Ping:
 		ctx.Respond(&messages.Pong{})
@@ -233,11 +236,8 @@ func (r *reporter) onClient(m any) {
 }
 
 func (r *reporter) status() *messages.Status {
-	st, q := r.d.Stats(), r.store.Stats()
 	return &messages.Status{Connected: r.connected, Joined: r.joined, Since: r.since,
-		QueueDepth: q.Depth, QueueBytes: int(q.Bytes), QueueOldest: q.Oldest, Dropped: q.Dropped,
-		Poisoned: st.Poisoned, Corrupt: q.Corrupt, SpoolFallback: q.Fallback,
-		Pushed: st.Pushed, Acked: st.Acked, Refused: st.Refused, LastError: r.last, SetAsideError: r.asideErr}
+		Stats: r.store.Stats(), LastError: r.last, SetAsideError: r.asideErr}
 }
 
 // onCheck runs the in-flight check and re-arms it; a check armed by the
@@ -257,7 +257,7 @@ func (r *reporter) onConnected() {
 
 func (r *reporter) onJoined() {
 	r.joined, r.since = true, time.Now()
-	r.o.Log.Log(context.Background(), r.routine(), "joined", "topic", r.o.Server.Topic, "queued", r.d.Stats().Queued)
+	r.o.Log.Log(context.Background(), r.routine(), "joined", "topic", r.o.Server.Topic, "queued", r.store.Stats().Depth)
 	r.everJoined = true
 	r.pump()
 }
@@ -382,7 +382,7 @@ func (r *reporter) connect(ctx actor.Context) {
 		URL: s.URL, Token: s.Token, Topic: s.Topic,
 		JoinParams: map[string]string{"host_id": s.HostID, "agent_version": s.Version, "token": s.Token},
 		Heartbeat:  s.Heartbeat, ReplyTimeout: s.ReplyTimeout, TLS: tlsCfg, Reconnect: s.Reconnect,
-		Rejoin: s.Rejoin, HealthyAfter: s.HealthyAfter,
+		Rejoin: s.Rejoin, HealthyAfter: s.HealthyAfter, Backoff: phoenix.Backoff{Max: s.ReconnectMax},
 		Handler: handler{root: ctx.ActorSystem().Root, pid: ctx.Self(), client: r.clientNo}, Log: r.o.Log,
 	})
 	if err != nil {
@@ -420,7 +420,7 @@ func (r *reporter) enqueue(s *messages.Sample) {
 	}
 	// Spooled first, dumped second: a sample in samples.log is one the
 	// spool already holds, even if the agent is killed in between.
-	r.add(&Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body})
+	r.add(&delivery.Item{Kind: s.Kind, CollectedAt: s.CollectedAt, Body: body})
 	if r.o.Dump.Enabled() {
 		r.o.Dump.Sample(s.Kind, time.Now(), payload.Indent(body))
 	}
@@ -428,12 +428,12 @@ func (r *reporter) enqueue(s *messages.Sample) {
 
 // add spools and queues it; overflow of the memory queue drops the oldest
 // samples held in memory only.
-func (r *reporter) add(it *Item) {
+func (r *reporter) add(it *delivery.Item) {
 	for range r.store.Add(it, time.Now()) {
 		r.drops.Fail(time.Now(), func(uint64) {
 			st := r.d.Stats()
 			r.o.Log.Warn("queue full: dropping oldest samples", "dropped_total", st.Dropped,
-				"queue_depth", st.Queued, "queue_bytes", st.Bytes)
+				"queue_depth", st.Depth, "queue_bytes", st.Bytes)
 		})
 	}
 }
@@ -472,10 +472,10 @@ func (r *reporter) replied(m *evReplied) {
 		}
 	}
 	switch outcome {
-	case Delivered:
+	case delivery.Delivered:
 		r.errReplies.OK(nil)
 		r.healthy()
-	case Refused:
+	case delivery.Refused:
 		reason := phoenix.Quote(m.reply.Response)
 		r.last = "push " + it.Kind + " refused: " + reason
 		r.errReplies.Fail(time.Now(), func(suppressed uint64) {
@@ -504,7 +504,7 @@ func (r *reporter) lost(reason string) {
 // can send it later, and says so once per sample. It leaves the queue
 // after this; the error, when it could not be kept, leaves it in the
 // spool (if it is there) to be tried again after a restart.
-func (r *reporter) setAside(it *Item) error {
+func (r *reporter) setAside(it *delivery.Item) error {
 	attrs := []any{"kind", it.Kind, "collected_at", dump.Timestamp(it.CollectedAt), "attempts", it.Failures()}
 	if r.o.SetAside == nil {
 		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and without a spool there is no set-aside file", attrs...)

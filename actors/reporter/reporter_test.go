@@ -117,7 +117,7 @@ func TestDeliversInOrderWithAcks(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSeq(t, indexes(t, got), 0, 49)
-	st := f.waitStatus("queue drained", func(st *messages.Status) bool { return st.QueueDepth == 0 })
+	st := f.waitStatus("queue drained", func(st *messages.Status) bool { return st.Depth == 0 })
 	if !st.Connected || !st.Joined || st.Acked != 50 || st.Pushed != 50 {
 		t.Errorf("status %+v", st)
 	}
@@ -132,7 +132,7 @@ func TestQueuesWhileAwayThenReplaysInOrder(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		f.sample(i)
 	}
-	st := f.waitStatus("queued and a failed dial", func(st *messages.Status) bool { return st.QueueDepth == 20 && st.LastError != "" })
+	st := f.waitStatus("queued and a failed dial", func(st *messages.Status) bool { return st.Depth == 20 && st.LastError != "" })
 	if st.Connected {
 		t.Errorf("status while away %+v", st)
 	}
@@ -165,7 +165,7 @@ func TestSinkRestartsMidStream(t *testing.T) {
 		all = append(all, s.Samples()...)
 		s = startSink(t, addr, sink.Faults{})
 	}
-	f.waitStatus("queue drained", func(st *messages.Status) bool { return st.QueueDepth == 0 && st.Joined })
+	f.waitStatus("queue drained", func(st *messages.Status) bool { return st.Depth == 0 && st.Joined })
 	s.Stop()
 	all = append(all, s.Samples()...)
 	seen := map[int]int{}
@@ -195,7 +195,7 @@ func TestServerThatNeverRepliesStillDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSeq(t, indexes(t, got), 0, 29)
-	f.waitStatus("queue drained", func(st *messages.Status) bool { return st.QueueDepth == 0 })
+	f.waitStatus("queue drained", func(st *messages.Status) bool { return st.Depth == 0 })
 }
 
 func TestErrorRepliesAreNotRetried(t *testing.T) {
@@ -204,7 +204,7 @@ func TestErrorRepliesAreNotRetried(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.sample(i)
 	}
-	st := f.waitStatus("queue drained", func(st *messages.Status) bool { return st.QueueDepth == 0 })
+	st := f.waitStatus("queue drained", func(st *messages.Status) bool { return st.Depth == 0 })
 	if st.Acked != 0 || st.LastError == "" {
 		t.Errorf("status %+v", st)
 	}
@@ -218,7 +218,7 @@ func TestRefusedJoinsKeepSamplesQueued(t *testing.T) {
 		f.sample(i)
 	}
 	st := f.waitStatus("refused join", func(st *messages.Status) bool { return st.Connected && st.LastError != "" })
-	if st.Joined || st.QueueDepth != 5 || len(s.Samples()) != 0 {
+	if st.Joined || st.Depth != 5 || len(s.Samples()) != 0 {
 		t.Errorf("status %+v, sink got %d", st, len(s.Samples()))
 	}
 }
@@ -230,7 +230,7 @@ func TestOverflowDropsOldest(t *testing.T) {
 		f.sample(i)
 	}
 	st := f.waitStatus("overflow", func(st *messages.Status) bool { return st.Dropped == 7 })
-	if st.QueueDepth != 5 {
+	if st.Depth != 5 {
 		t.Errorf("status %+v", st)
 	}
 	s := startSink(t, addr, sink.Faults{})

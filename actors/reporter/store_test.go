@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink"
 	"github.com/proxmox-agent/proxmox-agent/internal/sink/sinktest"
 	"github.com/proxmox-agent/proxmox-agent/internal/spool"
@@ -36,16 +37,16 @@ func (panicky) MarshalJSON() ([]byte, error) { panic("encoder bug") }
 func TestSpoolSurvivesReporterPanic(t *testing.T) {
 	addr := sinktest.FreeAddr(t)
 	l := lazySpool(t)
-	f := startReporter(t, "ws://"+addr+"/socket/websocket", func(o *Options) { o.Spool = LazyOpener(l) })
+	f := startReporter(t, "ws://"+addr+"/socket/websocket", func(o *Options) { o.Spool = delivery.LazyOpener(l) })
 	for i := 0; i < 20; i++ {
 		f.sample(i)
 	}
-	f.waitStatus("20 spooled", func(st *messages.Status) bool { return st.QueueDepth == 20 })
+	f.waitStatus("20 spooled", func(st *messages.Status) bool { return st.Depth == 20 })
 	f.sys.Root.Send(f.pid, &messages.Sample{Kind: "fast", CollectedAt: base, Data: map[string]any{"x": panicky{}}})
 	for i := 20; i < 25; i++ {
 		f.sample(i)
 	}
-	st := f.waitStatus("25 spooled after the restart", func(st *messages.Status) bool { return st.QueueDepth == 25 })
+	st := f.waitStatus("25 spooled after the restart", func(st *messages.Status) bool { return st.Depth == 25 })
 	if st.Pushed != 0 {
 		t.Fatalf("pushed %d with no server", st.Pushed)
 	}
@@ -57,7 +58,7 @@ func TestSpoolSurvivesReporterPanic(t *testing.T) {
 	if fmt.Sprint(indexes(t, got)) != fmt.Sprint(seq(0, 25)) {
 		t.Fatalf("delivered %v", indexes(t, got))
 	}
-	f.waitStatus("the spool emptied", func(st *messages.Status) bool { return st.QueueDepth == 0 })
+	f.waitStatus("the spool emptied", func(st *messages.Status) bool { return st.Depth == 0 })
 }
 
 func seq(from, to int) []int {
@@ -72,7 +73,7 @@ func seq(from, to int) []int {
 // the new samples.
 func TestSpoolFromAnEarlierRunFirst(t *testing.T) {
 	l := lazySpool(t)
-	sp, err, _ := l.Get(time.Now())
+	sp, _, err := l.Get(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestSpoolFromAnEarlierRunFirst(t *testing.T) {
 		sp.Append("fast", base.Add(time.Duration(i)*time.Millisecond), []byte(fmt.Sprintf(`{"data":{"i":%d}}`, i)))
 	}
 	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
-	f := startReporter(t, s.URL(), func(o *Options) { o.Spool = LazyOpener(l) })
+	f := startReporter(t, s.URL(), func(o *Options) { o.Spool = delivery.LazyOpener(l) })
 	got, err := s.WaitSamples(5, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestFullDiskFallsBackToMemoryAndBack(t *testing.T) {
 	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
 	f := startReporter(t, s.URL(), func(o *Options) {
 		o.Log = log
-		o.Spool = func(time.Time) (Backing, error, bool) { return fb, nil, false }
+		o.Spool = func(time.Time) (delivery.Backing, bool, error) { return fb, false, nil }
 	})
 	for i := 0; i < 3; i++ {
 		f.sample(i)
@@ -220,44 +221,6 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// 100,000 spooled samples: memory holds the window, not the spool.
-func TestWindowBoundWith100kSpooled(t *testing.T) {
-	l := lazySpool(t)
-	sp, _, _ := l.Get(time.Now())
-	body := bytes.Repeat([]byte("x"), 1000)
-	for i := 0; i < 100; i++ { // 100k records, a thousand per commit
-		batch := make([]spool.Record, 1000)
-		for j := range batch {
-			batch[j] = spool.Record{Kind: "fast", CollectedAt: base, Payload: body}
-		}
-		if _, _, err := sp.AppendBatch(batch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	q := &Queue{MaxItems: 2000, MaxBytes: 64 << 20}
-	d := NewDelivery(q, 64, time.Second)
-	st := NewStore(q, d, LazyOpener(l), discard)
-	st.Refill(time.Now())
-	if q.Len() != WindowItems || q.Bytes() > WindowBytes {
-		t.Fatalf("window holds %d items / %d bytes, want %d", q.Len(), q.Bytes(), WindowItems)
-	}
-	// Deliver the window: it refills from disk, never beyond its bound.
-	for round := 0; round < 3; round++ {
-		var its []*Item
-		q.Each(func(it *Item) bool { its = append(its, it); return true })
-		for _, it := range its {
-			q.Done(it)
-		}
-		st.Refill(time.Now())
-		if q.Len() != WindowItems {
-			t.Fatalf("round %d: window %d", round, q.Len())
-		}
-	}
-	if got := st.Stats().Depth; got != 100_000-3*WindowItems {
-		t.Fatalf("depth %d", got)
-	}
-}
-
 // A payload the connection cannot frame (not JSON; only replay can hand
 // one over) is dropped and counted, not left blocking the queue's head.
 func TestUnsendablePayloadDoesNotBlock(t *testing.T) {
@@ -272,7 +235,7 @@ func TestUnsendablePayloadDoesNotBlock(t *testing.T) {
 	if fmt.Sprint(indexes(t, got)) != "[1]" {
 		t.Fatalf("delivered %v", indexes(t, got))
 	}
-	f.waitStatus("the bad one counted", func(st *messages.Status) bool { return st.Refused == 1 && st.QueueDepth == 0 })
+	f.waitStatus("the bad one counted", func(st *messages.Status) bool { return st.Refused == 1 && st.Depth == 0 })
 }
 
 // Samples held in memory while the spool was unusable are written to it,
@@ -282,23 +245,23 @@ func TestHeldSamplesWrittenBackWhenTheSpoolWorksAgain(t *testing.T) {
 	fb := &fakeBacking{recs: map[uint64]spool.Record{}}
 	refusing := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{RefuseJoins: true})
 	f := startReporter(t, refusing.URL(), func(o *Options) {
-		o.Spool = func(time.Time) (Backing, error, bool) { return fb, nil, false }
+		o.Spool = func(time.Time) (delivery.Backing, bool, error) { return fb, false, nil }
 	})
 	f.sample(0)
-	f.waitStatus("the first spooled", func(st *messages.Status) bool { return st.QueueDepth == 1 })
+	f.waitStatus("the first spooled", func(st *messages.Status) bool { return st.Depth == 1 })
 	fb.setFailing(true)
 	for i := 1; i < 4; i++ {
 		f.sample(i)
 	}
 	f.waitStatus("four queued, three in memory only", func(st *messages.Status) bool {
-		return st.QueueDepth == 4 && st.SpoolFallback
+		return st.Depth == 4 && st.Fallback
 	})
 	if n := fb.Stats().Records; n != 1 {
 		t.Fatalf("%d records spooled while failing, want 1", n)
 	}
 	fb.setFailing(false)
 	f.sample(4)
-	f.waitStatus("all five spooled", func(st *messages.Status) bool { return st.QueueDepth == 5 && fb.Stats().Records == 5 })
+	f.waitStatus("all five spooled", func(st *messages.Status) bool { return st.Depth == 5 && fb.Stats().Records == 5 })
 	recs, _, _ := fb.Read(0, 10, 1<<20)
 	var spooled []sink.Sample
 	for _, r := range recs {
@@ -311,7 +274,7 @@ func TestHeldSamplesWrittenBackWhenTheSpoolWorksAgain(t *testing.T) {
 	// The restart: a new reporter on the same spool, the server back.
 	s := sinktest.Start(t, "127.0.0.1:0", "tok", sink.Faults{})
 	startReporter(t, s.URL(), func(o *Options) {
-		o.Spool = func(time.Time) (Backing, error, bool) { return fb, nil, false }
+		o.Spool = func(time.Time) (delivery.Backing, bool, error) { return fb, false, nil }
 	})
 	got, err := s.WaitSamples(5, 20*time.Second)
 	if err != nil {

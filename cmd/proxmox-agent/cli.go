@@ -23,6 +23,7 @@ type flags struct {
 	since     string
 	until     string
 	dryRun    bool
+	spool     string
 }
 
 // flagDefs defines each flag by name, so a subcommand lists the names it
@@ -57,6 +58,9 @@ var flagDefs = map[string]func(*flag.FlagSet, *flags){
 	},
 	"dry-run": func(fs *flag.FlagSet, f *flags) {
 		fs.BoolVar(&f.dryRun, "dry-run", false, "list what would be pushed, push nothing")
+	},
+	"spool": func(fs *flag.FlagSet, f *flags) {
+		fs.StringVar(&f.spool, "spool", "", "salvage `FILE`, a damaged spool moved aside (spool.db.corrupt-<time>): push the records still readable in it")
 	},
 }
 
@@ -99,8 +103,8 @@ func commands() []command {
 		{name: "status", summary: "ask the running agent where delivery and collection stand (exit 1 when none answers)",
 			flags: []string{"config", "socket", "json"},
 			run:   func(f flags, _ []string, stdout, stderr io.Writer) int { return statusCmd(f, stdout, stderr) }},
-		{name: "replay", args: "FILE…", summary: "push every sample of a dump's samples.log files to the server",
-			flags: append([]string{"config", "since", "until", "dry-run"}, logFlags...), maxArgs: -1,
+		{name: "replay", args: "FILE…", summary: "push every sample of a dump's samples.log or set-aside.log files (or, with --spool, of a damaged spool file) to the server",
+			flags: append([]string{"config", "since", "until", "dry-run", "spool"}, logFlags...), maxArgs: -1,
 			run: replayCmd},
 		{name: "version", summary: "print the version (also --version, -v)",
 			run: func(_ flags, _ []string, stdout, _ io.Writer) int { return printVersion(stdout) }},

@@ -27,9 +27,13 @@ func statusCmd(f flags, stdout, stderr io.Writer) int {
 	}
 	d, err := status.Fetch(path, 5*time.Second)
 	if err != nil {
-		if errors.Is(err, status.ErrNotRunning) {
+		switch {
+		case errors.Is(err, status.ErrNotRunning):
 			fmt.Fprintf(stderr, "%v\n(is the service running? systemctl status proxmox-agent)\n", err)
-		} else {
+		case errors.Is(err, status.ErrUntrusted):
+			// Not the agent's answer: say so, and show none of it.
+			fmt.Fprintf(stderr, "%v\n(the agent's socket belongs in a directory only root can write to, e.g. %s)\n", err, config.DefaultStatusSocket)
+		default:
 			fmt.Fprintln(stderr, err)
 		}
 		return 1

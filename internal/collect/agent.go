@@ -28,10 +28,10 @@ type AgentData struct {
 	GuestsSource  string            `json:"guests_source,omitempty"` // pmxcfs or pvesh: the last guests sample's path
 	Connected     bool              `json:"connected"`
 	Joined        bool              `json:"joined"`
-	QueueDepth    int               `json:"queue_depth"`
-	QueueBytes    int               `json:"queue_bytes"`
-	Dropped       uint64            `json:"dropped"`
-	Poisoned      uint64            `json:"poisoned"`
+	QueueDepth    int64             `json:"queue_depth"`
+	QueueBytes    int64             `json:"queue_bytes"`
+	Dropped       int64             `json:"dropped"`
+	Poisoned      int64             `json:"poisoned"`
 	DumpDropped   uint64            `json:"dump_dropped"` // dump entries dropped while the writer was behind
 	LastError     string            `json:"last_error,omitempty"`
 	SourcesOff    []string          `json:"sources_off"`
@@ -68,7 +68,7 @@ func (a *Agent) Collect(context.Context) (any, error) {
 			return d, nil
 		}
 		d.Connected, d.Joined = st.Connected, st.Joined
-		d.QueueDepth, d.QueueBytes, d.Dropped, d.Poisoned = st.QueueDepth, st.QueueBytes, st.Dropped, st.Poisoned
+		d.QueueDepth, d.QueueBytes, d.Dropped, d.Poisoned = st.Depth, st.Bytes, st.Dropped, st.Poisoned
 		if st.LastError != "" {
 			d.LastError = st.LastError
 		}

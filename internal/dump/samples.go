@@ -122,6 +122,14 @@ func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
 	}
 }
 
+// IsSampleHeader reports whether line is a whole samples.log entry header,
+// "===== <time> kind=<kind> =====": what a samples.log (or a set-aside
+// file) starts with, and what replay checks before reading a file at all.
+func IsSampleHeader(line []byte) bool {
+	_, ok := sampleHeader(line)
+	return ok
+}
+
 // sampleHeader recognises "===== <time> kind=<kind> =====".
 func sampleHeader(line []byte) (string, bool) {
 	s := string(bytes.TrimRight(line, "\r\n"))

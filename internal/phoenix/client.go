@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,14 +53,21 @@ type Options struct {
 	WriteTimeout     time.Duration
 	HandshakeTimeout time.Duration
 	TLS              *tls.Config
-	Reconnect        []time.Duration
-	Rejoin           []time.Duration
+	// Backoff paces reconnects (zero fields take its defaults).
+	Backoff Backoff
+	// Rand draws the uniform [0, 1) numbers of Backoff's jitter (default
+	// math/rand/v2's Float64; tests seed their own).
+	Rand func() float64
+	// Reconnect, when set, replaces Backoff with a fixed schedule whose
+	// steps Jitter widens (tests that need fast, predictable retries).
+	Reconnect []time.Duration
+	Rejoin    []time.Duration
 	// HealthyAfter is how long a join must hold, with no push acked, before
 	// the reconnect and rejoin backoffs start over (default 30 s). A
 	// successful upgrade or join alone proves nothing: a broken server
 	// accepts both and fails right after.
 	HealthyAfter time.Duration
-	// Jitter is applied to every reconnect delay (default Jitter).
+	// Jitter is applied to each step of Reconnect (default Jitter).
 	Jitter func(time.Duration) time.Duration
 	// ReadLimit caps one frame from the server (default 1 MiB). The server
 	// sends only replies, heartbeats and channel events, all tiny; the cap
@@ -150,14 +158,14 @@ func (o *Options) setDefaults() {
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	if o.Reconnect == nil {
-		o.Reconnect = ReconnectSchedule
-	}
 	if o.Rejoin == nil {
 		o.Rejoin = RejoinSchedule
 	}
 	if o.Jitter == nil {
 		o.Jitter = Jitter
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
 	}
 	if o.HealthyAfter <= 0 {
 		o.HealthyAfter = 30 * time.Second
@@ -205,12 +213,12 @@ func (c *Client) redact(err error) error {
 
 // run is the connecting state. Every attempt takes a new generation, so the
 // handler can tell a late event of an old connection from the current one.
-// The backoff starts over only after a healthy connection, never after a
-// mere upgrade: a server that upgrades and then drops every connection
-// would otherwise be redialled every 10 ms.
+// The backoff (see Backoff) starts over only after a healthy connection,
+// never after a mere upgrade: a server that upgrades and then drops every
+// connection would otherwise be redialled at once, again and again.
 func (c *Client) run() {
 	defer close(c.done)
-	attempt := 0
+	r := retry{b: c.o.Backoff, fixed: c.o.Reconnect, jitter: c.o.Jitter}
 	for {
 		if c.ctx.Err() != nil {
 			return
@@ -219,6 +227,7 @@ func (c *Client) run() {
 		c.gen++
 		gen := c.gen
 		c.mu.Unlock()
+		var delay time.Duration
 		conn, resp, release, err := c.dial()
 		if err != nil {
 			release()
@@ -230,21 +239,18 @@ func (c *Client) run() {
 			if c.ctx.Err() != nil {
 				return
 			}
+			delay = r.next(err, derr.StatusCode, false, c.o.Rand())
 			c.o.Handler.Disconnected(gen, derr)
 		} else {
 			c.o.Handler.Connected(gen)
 			healthy, err := c.runSession(gen, conn)
 			release()
-			if healthy {
-				attempt = 0
-			}
+			delay = r.next(err, 0, healthy, c.o.Rand())
 			c.o.Handler.Disconnected(gen, c.redact(err))
 			if c.ctx.Err() != nil {
 				return
 			}
 		}
-		delay := c.o.Jitter(Step(c.o.Reconnect, attempt))
-		attempt++
 		t := time.NewTimer(delay)
 		select {
 		case <-c.ctx.Done():

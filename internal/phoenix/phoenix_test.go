@@ -178,7 +178,7 @@ func replyOK(t *testing.T, c *websocket.Conn, f Frame) {
 func newClient(t *testing.T, url string, h Handler, mod func(*Options)) *Client {
 	t.Helper()
 	o := Options{URL: url, Token: "s3cret", Topic: "agent:h", JoinParams: map[string]string{"host_id": "h"},
-		Handler: h, Jitter: func(d time.Duration) time.Duration { return d }}
+		Handler: h, Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
 	if mod != nil {
 		mod(&o)
 	}

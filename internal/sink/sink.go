@@ -167,6 +167,23 @@ func (s *Server) Stop() {
 	s.mu.Unlock()
 }
 
+// CloseAll closes every connection with a close frame of code, as a
+// server going away cleanly does (1001 going away, 1012 service restart),
+// and keeps serving: new connections are the caller's to refuse.
+func (s *Server) CloseAll(code int) {
+	s.mu.Lock()
+	conns := make([]*websocket.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	msg := websocket.FormatCloseMessage(code, "")
+	for _, c := range conns {
+		_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.Close()
+	}
+}
+
 // ConnectTimes returns when each connection was accepted.
 func (s *Server) ConnectTimes() []time.Time {
 	s.mu.Lock()

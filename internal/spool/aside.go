@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,25 @@ const MaxAsideBytes = 64 << 20
 type Aside struct {
 	Dir      string
 	MaxBytes int64
+}
+
+// CorruptKind is the kind of a set-aside entry that holds a damaged spool
+// record: not a sample, so replay never pushes it (it counts and skips
+// every kind but the metric cadences).
+const CorruptKind = "spool-corrupt"
+
+// CorruptEntry is the payload of a CorruptKind entry: a JSON object with
+// the time it was set aside (collected_at, so the file reads like any
+// samples.log), the record's sequence number, why it failed, and its raw
+// bytes in base64, for a person or a tool to look at.
+func CorruptEntry(seq uint64, raw []byte, why error) []byte {
+	b, _ := json.Marshal(struct {
+		CollectedAt string `json:"collected_at"`
+		Seq         uint64 `json:"spool_seq"`
+		Error       string `json:"error"`
+		Raw         []byte `json:"raw_base64"`
+	}{dump.Timestamp(time.Now()), seq, fmt.Sprint(why), raw})
+	return b
 }
 
 // Path is the set-aside file's path.

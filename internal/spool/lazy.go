@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -14,6 +15,8 @@ type Lazy struct {
 	Dir      string
 	MaxBytes int64
 	Retry    time.Duration
+	// Log receives what the spool does on its own (see OpenLogged).
+	Log *slog.Logger
 
 	mu   sync.Mutex
 	s    *Spool
@@ -24,18 +27,18 @@ type Lazy struct {
 // Get returns the open spool, or the error of the latest attempt to open
 // it; tried tells whether this call made an attempt (so the caller logs a
 // failure once, and a later success once).
-func (l *Lazy) Get(now time.Time) (s *Spool, err error, tried bool) {
+func (l *Lazy) Get(now time.Time) (s *Spool, tried bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.s != nil {
-		return l.s, nil, false
+		return l.s, false, nil
 	}
 	if !l.last.IsZero() && now.Sub(l.last) < l.Retry {
-		return nil, l.err, false
+		return nil, false, l.err
 	}
 	l.last = now
-	l.s, l.err = Open(l.Dir, l.MaxBytes)
-	return l.s, l.err, true
+	l.s, l.err = OpenLogged(l.Dir, l.MaxBytes, l.Log)
+	return l.s, true, l.err
 }
 
 // Close closes the spool if it was opened.

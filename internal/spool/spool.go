@@ -11,15 +11,22 @@
 // fsynced (fdatasync): at one sample every few seconds that is affordable
 // (BenchmarkAppend states the cost).
 //
-// Damage the disk does behind bbolt's back is handled, not trusted: a
-// record whose CRC fails is skipped, deleted and counted; a file whose
-// page tree fails the check at open (verify.go), that bbolt rejects as
+// Damage the disk does behind bbolt's back is handled, not trusted, and
+// kept as evidence: a record whose CRC fails is moved to the set-aside
+// file (its raw bytes in a marked entry) and counted; a file whose page
+// tree fails the check at open (verify.go), that bbolt rejects as
 // invalid, or whose pages make an operation panic or fault (at open or
-// later), is moved aside (spool.db.corrupt-<time>) and a fresh
-// spool started, so a broken file never stops delivery or crash-loops the
-// agent. Other failures (a lock held by another agent, no space, an I/O
-// error) leave the file where it is: the caller holds samples in memory
-// and tries again.
+// later), is moved aside (spool.db.corrupt-<time>) and a fresh spool
+// started, so a broken file never stops delivery or crash-loops the
+// agent; Salvage reads what is still readable in it. Each is logged once
+// (WARN) with what was kept where. Other failures (a lock held by another
+// agent, no space, an I/O error) leave the file where it is: the caller
+// holds samples in memory and tries again.
+//
+// The file is the agent's own or it is not used (files.go), and a file
+// removed or replaced under the running agent (a careless clean-up, a
+// tmpfiles rule) is noticed at the next commit: what the spool holds is
+// written to a new file at the path (rewrite.go), so a restart finds it.
 package spool
 
 import (
@@ -28,15 +35,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 )
 
 // FileName is the database file inside the spool directory.
@@ -63,26 +74,45 @@ type Stats struct {
 	// Oldest is the oldest record's collected_at (zero when empty).
 	Oldest time.Time
 	// Dropped counts records deleted to keep the spool under its bound.
-	Dropped uint64
-	// Corrupt counts records skipped because they failed their checks.
-	Corrupt uint64
-	// Quarantined names the file moved aside at open, if any.
-	Quarantined string
+	Dropped int64
+	// Corrupt counts records that failed their checks: moved to the
+	// set-aside file, or skipped when it could not take them.
+	Corrupt int64
+	// Quarantined counts damaged files moved aside; Kept names the
+	// latest of them (path and what was wrong), oldest first.
+	Quarantined int64
+	Kept        []string
+	// Rewritten counts the times the file was removed or replaced while
+	// open and what the spool held was written to a new one.
+	Rewritten int64
 }
 
 // Spool is an open spool. Its methods are safe for concurrent use.
 type Spool struct {
-	path     string
-	maxBytes int64
+	dir, path string
+	maxBytes  int64
+	log       *slog.Logger
+	aside     Aside
 
 	mu      sync.Mutex
 	db      *bolt.DB
 	count   int
 	bytes   int64
-	dropped uint64
-	corrupt uint64
-	quar    string
+	dropped int64
+	corrupt int64
+	quar    int64
+	kept    []string
+	rewrote int64
 	gen     uint64 // see Generation
+	// id is the open file's device and inode, compared with the path's
+	// before every commit (rewrite.go).
+	id fileID
+	// skip are damaged records that could not be kept in the set-aside
+	// file: left in the spool for a person, not read again.
+	skip map[uint64]bool
+	// rewriteFailed is set while the file is gone and writing a new one
+	// fails, so that the failure is logged once.
+	rewriteFailed bool
 }
 
 // Open opens (creating if needed) the spool in dir, bounded to maxBytes of
@@ -90,13 +120,27 @@ type Spool struct {
 // guests and disks. A file that cannot be opened as a spool is moved aside
 // and a new one started (Stats().Quarantined says so); an error means the
 // directory itself is unusable, and the caller runs without a spool.
-func Open(dir string, maxBytes int64) (*Spool, error) {
+func Open(dir string, maxBytes int64) (*Spool, error) { return OpenLogged(dir, maxBytes, nil) }
+
+// OpenLogged is Open with a logger for what the spool does on its own: a
+// damaged file moved aside, damaged records set aside, a removed file
+// written anew (nil: not logged). A directory others can write to, or a
+// spool.db that is not the agent's own single-link regular file, is
+// refused with an error wrapping safefile.ErrRefused and never opened.
+func OpenLogged(dir string, maxBytes int64, log *slog.Logger) (*Spool, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool dir: %w", err)
 	}
-	s := &Spool{path: filepath.Join(dir, FileName), maxBytes: maxBytes}
-	if st, err := os.Lstat(s.path); err == nil && !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("spool: %s is not a regular file (%s)", s.path, st.Mode().Type())
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	s := &Spool{dir: dir, path: filepath.Join(dir, FileName), maxBytes: maxBytes, log: log,
+		aside: Aside{Dir: dir, MaxBytes: MaxAsideBytes}, skip: map[uint64]bool{}}
+	if err := checkFile(s.path); err != nil {
+		return nil, err
 	}
 	err := s.open()
 	if err == nil {
@@ -121,14 +165,20 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 }
 
 func (s *Spool) open() error {
+	// Vetted before verifyFile opens it (a FIFO would block that open),
+	// and again on bbolt's own descriptor (openFile).
+	if err := checkFile(s.path); err != nil {
+		return err
+	}
 	// The timeout is for the file lock: a second agent on the same spool
 	// must not wait forever.
 	if err := verifyFile(s.path, lockTimeout); err != nil {
 		return err
 	}
 	var db *bolt.DB
+	var id fileID
 	err := guard(func() (err error) {
-		db, err = bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout})
+		db, err = bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, OpenFile: openFile(&id)})
 		return err
 	})
 	if err != nil {
@@ -155,7 +205,7 @@ func (s *Spool) open() error {
 		_ = db.Close()
 		return err
 	}
-	s.db = db
+	s.db, s.id = db, id
 	return nil
 }
 
@@ -222,11 +272,28 @@ func (s *Spool) recount(b, m *bolt.Bucket) error {
 func (s *Spool) quarantine(cause error) error {
 	aside := fmt.Sprintf("%s.corrupt-%s", s.path, time.Now().UTC().Format("20060102T150405Z"))
 	if err := os.Rename(s.path, aside); err != nil {
+		s.log.Error("spool file damaged and it cannot be moved aside: running without a spool", "file", s.path, "damage", cause, "err", err)
 		return fmt.Errorf("spool %s unusable (%v) and cannot be moved aside: %w", s.path, cause, err)
 	}
-	s.quar = fmt.Sprintf("%s (%v)", aside, cause)
+	// What is still readable, counted read-only: the operator learns what
+	// the file holds that was not delivered, and how to send it.
+	recs, rep, serr := Salvage(aside)
+	attrs := []any{"file", s.path, "damage", cause, "kept", aside, "records_readable", len(recs), "records_unreadable", rep.Unreadable}
+	if serr != nil {
+		attrs = append(attrs, "salvage_err", serr)
+	}
+	s.log.Warn("spool file damaged: moved aside and a new one started; its samples are not delivered until salvaged",
+		append(attrs, "salvage", "proxmox-agent replay --spool "+aside)...)
+	s.quar++
+	s.kept = append(s.kept, fmt.Sprintf("%s (%v)", aside, cause))
+	if len(s.kept) > maxKept {
+		s.kept = s.kept[len(s.kept)-maxKept:]
+	}
 	return nil
 }
+
+// maxKept bounds Stats.Kept (a disk that damages every file).
+const maxKept = 8
 
 // errDamaged is wrapped by guard when bbolt panicked or faulted on the file.
 var errDamaged = errors.New("spool file damaged")
@@ -241,7 +308,7 @@ func damaged(err error) bool {
 // environmental tells an open error about the file's surroundings (the
 // file may be intact) from one about the file itself.
 func environmental(err error) bool {
-	if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, fs.ErrPermission) {
+	if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, fs.ErrPermission) || errors.Is(err, safefile.ErrRefused) {
 		return true
 	}
 	var errno syscall.Errno
@@ -316,7 +383,7 @@ func (s *Spool) AppendBatch(recs []Record) ([]Record, []uint64, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool append: %w", err)
 	}
-	s.dropped += uint64(len(dropped))
+	s.dropped += int64(len(dropped))
 	return recs, dropped, nil
 }
 
@@ -369,17 +436,18 @@ func (s *Spool) deleteOne(b *bolt.Bucket, seq uint64) {
 // Read returns up to max records (and about maxBytes of payload; always at
 // least one if any remains) with a sequence number above after, oldest
 // first, and whether more remain beyond them. Records that fail their
-// checks are deleted and counted, never returned.
+// checks are never returned: they are moved to the set-aside file (raw,
+// in a marked entry; see CorruptEntry), counted, and logged once per read.
 func (s *Spool) Read(after uint64, max int, maxBytes int) (recs []Record, more bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
 		return nil, false, errClosed
 	}
-	var bad []uint64
+	var bad []badRecord
 	err = guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			recs, bad, more = scan(tx.Bucket(samplesBucket), after, max, maxBytes)
+			recs, bad, more = scan(tx.Bucket(samplesBucket), after, max, maxBytes, s.skip)
 			return nil
 		})
 	})
@@ -388,22 +456,55 @@ func (s *Spool) Read(after uint64, max int, maxBytes int) (recs []Record, more b
 		return nil, false, fmt.Errorf("spool read: %w", err)
 	}
 	if len(bad) > 0 {
-		// Counted once: only when the delete commits, or the next Read
-		// would count the same records again.
-		err := s.update(func(b, m *bolt.Bucket) error {
-			for _, seq := range bad {
-				s.deleteOne(b, seq)
-			}
-			return s.saveTotals(m)
-		})
-		if err == nil {
-			s.corrupt += uint64(len(bad))
-		}
+		s.setAsideBad(bad)
 	}
 	return recs, more, nil
 }
 
-func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []uint64, more bool) {
+// badRecord is a record that failed its checks, as it was on disk.
+type badRecord struct {
+	seq uint64
+	raw []byte
+	err error
+}
+
+// setAsideBad keeps damaged records in the set-aside file and deletes
+// those kept from the spool; one that cannot be kept (the file full or
+// refused) stays in the spool, skipped from now on. Each is counted once,
+// and the batch is logged once: where it was, what was wrong, how many,
+// where they went.
+func (s *Spool) setAsideBad(bad []badRecord) {
+	var kept []uint64
+	var keepErr error
+	where := s.aside.Path()
+	for _, r := range bad {
+		s.skip[r.seq] = true // not read again in this run, kept or not
+		if _, err := s.aside.Keep(CorruptKind, CorruptEntry(r.seq, r.raw, r.err)); err != nil {
+			keepErr = err
+			continue
+		}
+		kept = append(kept, r.seq)
+	}
+	s.corrupt += int64(len(bad))
+	if len(kept) > 0 {
+		_ = s.update(func(b, m *bolt.Bucket) error {
+			for _, seq := range kept {
+				s.deleteOne(b, seq)
+			}
+			return s.saveTotals(m)
+		})
+	}
+	attrs := []any{"file", s.path, "damage", bad[0].err, "records", len(bad), "kept_in_set_aside", len(kept)}
+	if keepErr != nil {
+		s.log.Warn("spool records failed their checks; some could not be kept in the set-aside file and stay in the spool, skipped",
+			append(attrs, "set_aside", where, "left_in_spool", len(bad)-len(kept), "err", keepErr)...)
+		return
+	}
+	s.log.Warn("spool records failed their checks: moved to the set-aside file as evidence, not delivered",
+		append(attrs, "kept", where)...)
+}
+
+func scan(b *bolt.Bucket, after uint64, max, maxBytes int, skip map[uint64]bool) (out []Record, bad []badRecord, more bool) {
 	size := 0
 	c := b.Cursor()
 	k, v := c.Seek(key(after + 1))
@@ -412,9 +513,12 @@ func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []
 			return out, bad, true
 		}
 		seq := binary.BigEndian.Uint64(k)
+		if skip[seq] {
+			continue
+		}
 		r, err := decode(seq, v)
 		if err != nil {
-			bad = append(bad, seq)
+			bad = append(bad, badRecord{seq: seq, raw: bytes.Clone(v), err: err})
 			continue
 		}
 		size += len(r.Payload)
@@ -427,7 +531,8 @@ func scan(b *bolt.Bucket, after uint64, max, maxBytes int) (out []Record, bad []
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Records: s.count, Bytes: s.bytes, Dropped: s.dropped, Corrupt: s.corrupt, Quarantined: s.quar}
+	st := Stats{Records: s.count, Bytes: s.bytes, Dropped: s.dropped, Corrupt: s.corrupt, Quarantined: s.quar,
+		Kept: slices.Clone(s.kept), Rewritten: s.rewrote}
 	if s.db == nil || s.count == 0 {
 		return st
 	}
@@ -461,6 +566,10 @@ var errClosed = errors.New("spool closed")
 // in-memory totals are reloaded, since fn may have changed them for a
 // commit that did not happen.
 func (s *Spool) update(fn func(b, m *bolt.Bucket) error) error {
+	s.checkPath()
+	if s.db == nil { // the file was rewritten and could not be reopened
+		return errClosed
+	}
 	count, size := s.count, s.bytes
 	err := guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {

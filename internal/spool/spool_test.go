@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 )
 
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 123_000_000, time.UTC)
@@ -194,7 +196,7 @@ func TestDamagedFileQuarantined(t *testing.T) {
 			}
 			defer s.Close()
 			st := s.Stats()
-			if name != "empty" && !strings.Contains(st.Quarantined, ".corrupt-") {
+			if name != "empty" && (st.Quarantined != 1 || len(st.Kept) != 1 || !strings.Contains(st.Kept[0], ".corrupt-")) {
 				t.Fatalf("not quarantined: %+v", st)
 			}
 			appendN(t, s, 2, 10)
@@ -208,7 +210,7 @@ func TestDamagedFileQuarantined(t *testing.T) {
 func TestRefusesNonRegularFileAndSecondOpener(t *testing.T) {
 	dir := t.TempDir()
 	os.Symlink("/etc/passwd", filepath.Join(dir, FileName))
-	if _, err := Open(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Open(dir, 1<<20); !errors.Is(err, safefile.ErrRefused) || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("symlink: %v", err)
 	}
 	dir = t.TempDir()
@@ -356,7 +358,7 @@ func TestTornCommitRollsBackOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := s.Stats(); st.Quarantined != "" || len(got) != 4 || got[3].Seq != in[3].Seq || st.Records != 4 {
+	if st := s.Stats(); st.Quarantined != 0 || len(got) != 4 || got[3].Seq != in[3].Seq || st.Records != 4 {
 		t.Fatalf("got %v, stats %+v", seqs(got), st)
 	}
 	if r, _, err := s.Append("fast", t0, []byte("after")); err != nil || r.Seq <= in[3].Seq {

@@ -20,6 +20,13 @@ func Render(w io.Writer, d Doc, now time.Time) error {
 		p("last error\t%s\n", d.LastError)
 	}
 	p("queue\t%s\n", queue(d.Queue, now))
+	p("delivery\t%s\n", counters(d.Queue))
+	if d.Queue.Fallback && d.Queue.FallbackReason != "" {
+		p("spool problem\t%s\n", oneLine(d.Queue.FallbackReason, 200))
+	}
+	for _, k := range d.Queue.Kept {
+		p("damaged spool kept\t%s (salvage: proxmox-agent replay --spool <file>)\n", oneLine(k, 200))
+	}
 	if c := d.Config; c.Path != "" {
 		p("config\t%s, loaded %s ago\n", c.Path, ago(now, c.LoadedAt))
 	}
@@ -72,13 +79,29 @@ func queue(q Queue, now time.Time) string {
 	}
 	s := fmt.Sprintf("%d samples, %s%s; %s; dropped %d, poisoned %d", q.Depth, bytesText(q.Bytes), oldest, where, q.Dropped, q.Poisoned)
 	if q.Corrupt > 0 {
-		s += fmt.Sprintf(", corrupt %d", q.Corrupt)
+		s += fmt.Sprintf(", corrupt %d (kept in the set-aside file)", q.Corrupt)
+	}
+	if q.Quarantined > 0 {
+		s += fmt.Sprintf(", damaged spool files moved aside %d", q.Quarantined)
+	}
+	if q.Rewritten > 0 {
+		s += fmt.Sprintf(", spool file rewritten %d (removed or replaced while running)", q.Rewritten)
 	}
 	switch {
 	case q.SetAsideProblem != "":
 		s += fmt.Sprintf("; set-aside file %s: %s", q.SetAside, q.SetAsideProblem)
 	case q.SetAside != "":
 		s += fmt.Sprintf("; set aside: %s in %s (send with proxmox-agent replay)", bytesText(q.SetAsideBytes), q.SetAside)
+	}
+	return s
+}
+
+// counters says what became of the samples pushed: an operator must see
+// a server that refuses them.
+func counters(q Queue) string {
+	s := fmt.Sprintf("pushed %d, acked %d, refused %d", q.Pushed, q.Acked, q.Refused)
+	if q.Refused > 0 {
+		s += " (the server answered them with an error; not retried: see last error)"
 	}
 	return s
 }

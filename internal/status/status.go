@@ -13,9 +13,10 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
 )
 
 // DefaultSocket is where the packaged agent listens.
@@ -50,16 +51,13 @@ type Config struct {
 	ReloadErrorAt time.Time `json:"reload_error_at,omitzero"`
 }
 
-// Queue is the delivery backlog: the spool, or the memory queue.
+// Queue is the delivery backlog and counters: the engine's Stats as the
+// reporter gave them (depth, pushed, acked, refused, set aside, dropped,
+// corrupt, quarantined and kept files, the fallback and why), with the
+// spool's and the set-aside file's paths.
 type Queue struct {
-	Spool    string    `json:"spool"` // the spool file, or "" (memory only)
-	Fallback bool      `json:"fallback,omitempty"`
-	Depth    int       `json:"depth"`
-	Bytes    int64     `json:"bytes"`
-	Oldest   time.Time `json:"oldest,omitzero"`
-	Dropped  uint64    `json:"dropped"`
-	Poisoned uint64    `json:"poisoned"`
-	Corrupt  uint64    `json:"corrupt,omitempty"`
+	Spool string `json:"spool"` // the spool file, or "" (memory only)
+	delivery.Stats
 	// SetAside is the file keeping samples the server failed on every
 	// time (for `proxmox-agent replay`), when it holds any.
 	SetAside      string `json:"set_aside_file,omitempty"`
@@ -98,15 +96,21 @@ type Server struct {
 // ErrInUse is wrapped by Serve when another agent answers on the socket.
 var ErrInUse = errors.New("status socket in use by another running agent")
 
-// Serve listens on path (removing a stale socket left by a killed agent,
-// never any other kind of file) and answers with get() until Close.
+// Serve listens on path (removing a stale socket left by a killed agent of
+// this user, never any other file) and answers with get() until Close. It
+// refuses a directory others can write to: anyone who can create the path
+// first can answer `status` in the agent's place (checkSocketDir).
 func Serve(path string, get func() Doc) (*Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
+	path, err := safeSocketPath(path)
+	if err != nil {
+		return nil, err
 	}
 	if st, err := os.Lstat(path); err == nil {
 		if st.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("status socket: %s exists and is not a socket", path)
+		}
+		if err := ownSocket(path, st); err != nil {
+			return nil, err
 		}
 		// A socket someone answers on belongs to a running agent: taking
 		// it over would hide that agent from status (and removing it on
@@ -170,13 +174,22 @@ func (s *Server) Close() error {
 // ErrNotRunning is wrapped by Fetch when nothing listens on the socket.
 var ErrNotRunning = errors.New("no agent is running")
 
-// Fetch reads the Doc from the agent listening on path.
+// Fetch reads the Doc from the agent listening on path. It trusts only an
+// answer from a process of root or of the caller (the peer's credentials,
+// SO_PEERCRED): a socket bound by someone else is ErrUntrusted.
 func Fetch(path string, timeout time.Duration) (Doc, error) {
+	return fetch(path, timeout, trustedPeer)
+}
+
+func fetch(path string, timeout time.Duration, trusted func(uid uint32) bool) (Doc, error) {
 	c, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
 		return Doc{}, fmt.Errorf("%w (cannot connect to %s: %v)", ErrNotRunning, path, unwrapOp(err))
 	}
 	defer c.Close()
+	if err := checkPeer(c, path, trusted); err != nil {
+		return Doc{}, err
+	}
 	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	var d Doc
 	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&d); err != nil {

@@ -39,6 +39,10 @@ type Config struct {
 	StatusSocket string
 	// QueueMaxSamples bounds the memory queue; 0 keeps the default.
 	QueueMaxSamples int
+	// ReconnectMaxSeconds is [reporter] reconnect_max_seconds; 0 gives 1:
+	// a scenario that stops and starts its sink sees the agent back within
+	// a second, not a fleet's 30 s spread.
+	ReconnectMaxSeconds int
 }
 
 // fill resolves the temporary defaults of c.
@@ -94,11 +98,12 @@ slow_seconds = 3600
 root = %q
 [reporter]
 reply_timeout_seconds = 1
+reconnect_max_seconds = %d
 %s[spool]
 dir = %q
 [status]
 socket = %q
-`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"), queueLine(c.QueueMaxSamples), c.SpoolDir, c.StatusSocket)
+`, c.URL, c.Token, c.Extra, filepath.Join(ModuleRoot(t), "testdata", "proc"), max(c.ReconnectMaxSeconds, 1), queueLine(c.QueueMaxSamples), c.SpoolDir, c.StatusSocket)
 	if c.DumpDir != "" {
 		body += fmt.Sprintf("[debug]\ndump_dir = %q\n", c.DumpDir)
 	}

@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import (
 	"fmt"
@@ -21,7 +21,7 @@ func TestQueueBounds(t *testing.T) {
 		maxItems, maxB int
 		sizes          []int
 		wantKinds      []string
-		wantDropped    uint64
+		wantDropped    int64
 		wantBytes      int
 	}{
 		{"fits", 3, 100, []int{10, 10}, []string{"0", "1"}, 0, 20},

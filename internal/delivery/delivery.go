@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import (
 	"strings"
@@ -30,19 +30,6 @@ const (
 	// so the push is dropped.
 	Refused
 )
-
-// Stats are the delivery counters the reporter reports in its status.
-type Stats struct {
-	Queued  int    // items not yet delivered
-	Bytes   int    // their total body size
-	Dropped uint64 // items lost to overflow
-	Pushed  uint64 // pushes sent, resends included
-	Acked   uint64 // items delivered
-	// Poisoned counts items set aside after MaxFailures failed attempts.
-	Poisoned uint64
-	// Refused counts items the server answered with an error (dropped).
-	Refused uint64
-}
 
 // MaxFailures is how many times an item may be the oldest push in flight
 // when its channel or connection fails before it is set aside. A server
@@ -88,8 +75,8 @@ type Delivery struct {
 	gen                     uint64 // connection of the latest push; mode is about it
 	byRef                   map[wireKey]*Item
 	inflight                int
-	pushed, acked, poisoned uint64
-	refused                 uint64
+	pushed, acked, poisoned int64
+	refused                 int64
 }
 
 // NewDelivery delivers the items of q with at most window pushes in flight
@@ -268,9 +255,10 @@ func (d *Delivery) Unsendable(it *Item) {
 	d.q.Done(it)
 }
 
-// Stats returns the counters for the reporter's status.
+// Stats returns the memory queue's depth and the delivery counters; the
+// Store's Stats adds the spool to them.
 func (d *Delivery) Stats() Stats {
-	return Stats{Queued: d.q.Len(), Bytes: d.q.Bytes(), Dropped: d.q.Dropped(), Pushed: d.pushed,
+	return Stats{Depth: int64(d.q.Len()), Bytes: int64(d.q.Bytes()), Dropped: d.q.Dropped(), Pushed: d.pushed,
 		Acked: d.acked, Poisoned: d.poisoned, Refused: d.refused}
 }
 

@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import "time"
 
@@ -46,7 +46,7 @@ type Queue struct {
 	items   []*Item
 	live    int
 	bytes   int
-	dropped uint64
+	dropped int64
 }
 
 // Push appends it, removing the oldest items until both bounds hold, and
@@ -132,4 +132,4 @@ func (q *Queue) Len() int { return q.live }
 func (q *Queue) Bytes() int { return q.bytes }
 
 // Dropped counts items lost to overflow since the queue was made.
-func (q *Queue) Dropped() uint64 { return q.dropped }
+func (q *Queue) Dropped() int64 { return q.dropped }

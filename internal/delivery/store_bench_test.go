@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func BenchmarkSpooledMemory(b *testing.B) {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			l := &spool.Lazy{Dir: b.TempDir(), MaxBytes: 1 << 30, Retry: time.Minute}
 			defer l.Close()
-			sp, err, _ := l.Get(time.Now())
+			sp, _, err := l.Get(time.Now())
 			if err != nil {
 				b.Fatal(err)
 			}

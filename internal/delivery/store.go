@@ -1,10 +1,17 @@
-package reporter
+// Package delivery is the agent's delivery engine, apart from any actor:
+// the bounded memory queue (Queue), what is sent when and what counts as
+// delivered (Delivery), and the on-disk spool behind them (Store, over a
+// Backing such as *spool.Spool). The reporter actor only carries events
+// to it and its decisions to the connection. Stats is the one set of
+// counters it reports, carried unchanged to `proxmox-agent status`.
+package delivery
 
 import (
 	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 	"github.com/proxmox-agent/proxmox-agent/internal/spool"
 	"github.com/proxmox-agent/proxmox-agent/internal/statelog"
 )
@@ -21,19 +28,23 @@ type Backing interface {
 }
 
 // Opener returns the spool, opening it if needed; tried says whether this
-// call attempted an open (spool.Lazy.Get, adapted by LazyOpener).
-type Opener func(now time.Time) (b Backing, err error, tried bool)
+// call attempted an open (spool.Lazy.Get, adapted by LazyOpener), so a
+// failure is logged once per attempt, not per sample.
+type Opener func(now time.Time) (b Backing, tried bool, err error)
 
 // LazyOpener adapts a spool.Lazy, so the spool outlives the actor.
 func LazyOpener(l *spool.Lazy) Opener {
-	return func(now time.Time) (Backing, error, bool) {
-		s, err, tried := l.Get(now)
+	return func(now time.Time) (Backing, bool, error) {
+		s, tried, err := l.Get(now)
 		if s == nil {
-			return nil, err, tried // never a typed nil in the interface
+			return nil, tried, err // never a typed nil in the interface
 		}
-		return s, nil, tried
+		return s, tried, nil
 	}
 }
+
+// remindEvery is the gap between reminders of a condition that persists.
+const remindEvery = 10 * time.Minute
 
 // Window bounds what of the spool is held in memory: however deep the
 // spool grows, at most this many spooled samples (and about this many
@@ -71,7 +82,7 @@ type Store struct {
 	// memory only now, delivered from there, so not lost (rescued counts
 	// them out of the spool's drop count).
 	trimmed map[uint64]bool
-	rescued uint64
+	rescued int64
 	broken  statelog.Tracker
 	last    error
 	// held is set while samples are queued in memory only because the
@@ -105,7 +116,7 @@ func (s *Store) backing(now time.Time) Backing {
 	if s.open == nil {
 		return nil
 	}
-	b, err, tried := s.open(now)
+	b, tried, err := s.open(now)
 	if err != nil {
 		if tried {
 			s.fail(err)
@@ -319,6 +330,13 @@ func (s *Store) evict(it *Item) {
 func (s *Store) fail(err error) {
 	s.last = err
 	s.broken.Fail(time.Now(), func(suppressed uint64) {
+		if errors.Is(err, safefile.ErrRefused) {
+			// Not a passing failure: someone else could plant or swap the
+			// file there, and only the operator can fix that.
+			s.log.Error("spool refused: samples are held in memory only (lost on restart) until it is fixed", "err", err,
+				"failures_since_last_log", suppressed)
+			return
+		}
 		s.log.Warn("spool unusable: holding samples in memory until it works again", "err", err, "failures_since_last_log", suppressed)
 	})
 }
@@ -327,20 +345,11 @@ func (s *Store) recovered() {
 	s.broken.OK(func(n uint64) { s.log.Info("spool usable again", "failures", n) })
 }
 
-// StoreStats is the backlog as a whole: spooled plus memory-only.
-type StoreStats struct {
-	Depth   int
-	Bytes   int64
-	Oldest  time.Time
-	Dropped uint64 // spool bound plus memory overflow
-	Corrupt uint64
-	// Fallback is set while the spool is configured but unusable.
-	Fallback bool
-}
-
-// Stats counts what waits for delivery, on disk and in memory.
-func (s *Store) Stats() StoreStats {
-	var st StoreStats
+// Stats is the engine's state as a whole: the backlog, spooled plus
+// memory-only, the delivery counters, and what the spool kept or lost.
+func (s *Store) Stats() Stats {
+	st := s.d.Stats()
+	st.Depth, st.Bytes = 0, 0
 	s.q.Each(func(it *Item) bool {
 		if it.Seq == 0 || s.trimmed[it.Seq] {
 			st.Depth++
@@ -351,17 +360,20 @@ func (s *Store) Stats() StoreStats {
 		}
 		return true
 	})
-	st.Dropped = s.q.Dropped()
 	st.Fallback = s.open != nil && (s.b == nil || s.broken.Failing())
+	if st.Fallback && s.last != nil {
+		st.FallbackReason = s.last.Error()
+	}
 	if s.b != nil {
 		sp := s.b.Stats()
-		st.Depth += sp.Records
+		st.Depth += int64(sp.Records)
 		st.Bytes += sp.Bytes
-		st.Dropped += sp.Dropped - s.rescued
+		st.Dropped += max(sp.Dropped-s.rescued, 0)
 		st.Corrupt = sp.Corrupt
+		st.Quarantined, st.Kept, st.Rewritten = sp.Quarantined, sp.Kept, sp.Rewritten
 		if !sp.Oldest.IsZero() && (st.Oldest.IsZero() || sp.Oldest.Before(st.Oldest)) {
 			st.Oldest = sp.Oldest
 		}
 	}
-	return st
+	return st.Clone()
 }

@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import (
 	"errors"
@@ -63,7 +63,7 @@ func TestByteBoundedRefillStrandsNothing(t *testing.T) {
 				d = NewDelivery(q, 64, time.Second)
 				d.mode = acksYes
 				b := s.b
-				s = NewStore(q, d, func(time.Time) (Backing, error, bool) { return b, nil, false }, discard)
+				s = NewStore(q, d, func(time.Time) (Backing, bool, error) { return b, false, nil }, discard)
 			}
 			got := drain(s, d)
 			s.Add(&Item{Kind: "fast", CollectedAt: base, Body: []byte(`{}`)}, time.Now())

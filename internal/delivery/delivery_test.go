@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import (
 	"fmt"
@@ -90,7 +90,7 @@ func TestDeliveryLearnsAckMode(t *testing.T) {
 		wantLearnt  bool
 		wantMode    ackMode
 		wantQueued  []string
-		wantAcked   uint64
+		wantAcked   int64
 		wantNowSent []string
 	}{
 		{"reply ok: acks", func(w *wire) bool {
@@ -169,7 +169,7 @@ func TestDeliveryWindow(t *testing.T) {
 				check(t, "learnt acks", learnt, c.mode == acksUnknown)
 			}
 			checkKinds(t, "after one settled", w.send(t0), c.wantAfter...)
-			check(t, "pushed", w.d.Stats().Pushed, uint64(len(c.wantFirst)+len(c.wantAfter)))
+			check(t, "pushed", w.d.Stats().Pushed, int64(len(c.wantFirst)+len(c.wantAfter)))
 		})
 	}
 }
@@ -259,7 +259,7 @@ func TestDeliveryNoReplyServer(t *testing.T) {
 			}
 			ref := c.ref(w)
 			check(t, "delivered", w.d.Written(ref, c.gen), c.delivered)
-			want, acked := []string{"1", "2"}, uint64(1)
+			want, acked := []string{"1", "2"}, int64(1)
 			if c.delivered {
 				want, acked = []string{"2"}, 2
 			}
@@ -391,7 +391,7 @@ func TestDeliveryOverflow(t *testing.T) {
 		sendFirst   int // items queued and sent before the overflow
 		more        int
 		wantDrops   []int // Add's count for each of the more items
-		wantDropped uint64
+		wantDropped int64
 		wantQueued  []string
 		wantSent    []string // sent after the overflow
 	}{

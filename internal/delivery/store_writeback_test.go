@@ -1,4 +1,4 @@
-package reporter
+package delivery
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func (f *flaky) Delete(seqs ...uint64) error {
 
 func newFlakyStore(t *testing.T) (*Store, *Delivery, *Queue, *flaky) {
 	l := lazySpool(t)
-	sp, err, _ := l.Get(time.Now())
+	sp, _, err := l.Get(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func newFlakyStore(t *testing.T) (*Store, *Delivery, *Queue, *flaky) {
 	q := &Queue{MaxItems: 2000, MaxBytes: 64 << 20}
 	d := NewDelivery(q, 64, time.Second)
 	d.mode = acksYes
-	s := NewStore(q, d, func(time.Time) (Backing, error, bool) { return fb, nil, false }, discard)
+	s := NewStore(q, d, func(time.Time) (Backing, bool, error) { return fb, false, nil }, discard)
 	s.Refill(time.Now())
 	return s, d, q, fb
 }
@@ -221,8 +221,8 @@ func TestSpoolReplacedWhileRunningForgetsOldNumbers(t *testing.T) {
 	f.WriteAt(bytes.Repeat([]byte{0xFF}, int(st.Size())-2*4096), 2*4096)
 	f.Close()
 	deliverNext(t, d, first, "1")
-	if q := fb.Stats().Quarantined; !strings.Contains(q, ".corrupt-") {
-		t.Fatalf("the damaged file was not replaced: %q", q)
+	if k := fb.Stats().Kept; len(k) != 1 || !strings.Contains(k[0], ".corrupt-") {
+		t.Fatalf("the damaged file was not replaced: %q", k)
 	}
 	third := add(s, 2)
 	deliverNext(t, d, second, "2")

@@ -13,7 +13,7 @@
 //
 // Anything else is running text; a blank line ends a paragraph.
 //
-//	go run ./scripts/manpage -version 1.2.3 -date 2026-12-06 < in.md > out.8
+//	go run ./cmd/manpage -version 1.2.3 -date 2026-12-06 < in.md > out.8
 package main
 
 import (
