@@ -50,6 +50,7 @@ func benchConfig(b testing.TB, url string) *config.Config {
 	cfg.Commands.Pvesh = filepath.Join(bin, "pvesh")
 	cfg.Commands.Smartctl = filepath.Join(bin, "smartctl")
 	cfg.Proc.Root, _ = filepath.Abs("../testdata/proc")
+	cfg.Sys.Root, _ = filepath.Abs("../testdata/host/pve9/sys") // not the machine's own /sys
 	cfg.Version = "bench"
 	cfg.Spool.Dir = filepath.Join(b.TempDir(), "spool") // as packaged: spool on
 	return cfg
