@@ -621,3 +621,32 @@ func TestHeldFilesClosedWithTheirSource(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A held input that stops reading (on sysfs: ENODEV, the chip was
+// removed, maybe rebound under the same hwmonN) is opened afresh at once,
+// and the chip's name and labels are read again the next round. A
+// directory put in place of the held descriptor (dup2: the number stays
+// the source's) stands in for ENODEV here: its pread fails with EISDIR.
+func TestSensorsReopenRescans(t *testing.T) {
+	sys := t.TempDir()
+	writeFiles(t, sys, map[string]string{"class/hwmon/hwmon0/name": "old\n", "class/hwmon/hwmon0/temp1_input": "40000\n"})
+	s := &Sensors{Sys: sys}
+	_, err := s.Collect(context.Background())
+	must(t, err)
+	c := s.chips["hwmon0"]
+	writeFiles(t, sys, map[string]string{"class/hwmon/hwmon0/name": "new\n", "class/hwmon/hwmon0/temp1_input": "41000\n"})
+	dir, err := unix.Open(sys, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	must(t, err)
+	must(t, unix.Dup2(dir, c.temps[0].h.fd))
+	unix.Close(dir)
+	v, err := s.Collect(context.Background())
+	must(t, err)
+	if got := v.(SensorsData).Temps; len(got) != 1 || *got[0].TempC != 41 || got[0].Chip != "old" || c.scanned != 0 {
+		t.Fatalf("reopened round: %s", jsonOf(t, v))
+	}
+	v, err = s.Collect(context.Background())
+	must(t, err)
+	if got := v.(SensorsData).Temps; len(got) != 1 || got[0].Chip != "new" {
+		t.Fatalf("round after: %s", jsonOf(t, v))
+	}
+}

@@ -167,7 +167,8 @@ func (n *Net) one(d *procfs.NetDevStat, secs float64, nums *floats) (NetIf, bool
 			oper = &t
 		}
 	}
-	if st.round == 0 || n.round-st.round >= netRescanRounds || oper != st.operstate {
+	if st.round == 0 || n.round-st.round >= netRescanRounds || oper != st.operstate || st.oper.reopened {
+		st.oper.reopened = false // maybe a new interface of the same name: read its kind and ifindex again
 		n.readStatic(st)
 		st.operstate = oper
 	}

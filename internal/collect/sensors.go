@@ -144,8 +144,12 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string, temps *float
 	for i := range c.temps {
 		t := &c.temps[i]
 		b, err := s.r.readHeld(&t.h, c.dir, t.input)
+		if err != nil || t.h.reopened {
+			// A sensor gone, or replaced (a chip rebound under the same
+			// hwmonN): its name and labels are stale. Look again next round.
+			c.scanned, t.h.reopened = 0, false
+		}
 		if err != nil {
-			c.scanned = 0 // a sensor gone: look again next round
 			continue
 		}
 		var v *float64
@@ -157,8 +161,10 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string, temps *float
 	for i := range c.fans {
 		f := &c.fans[i]
 		b, err := s.r.readHeld(&f.h, c.dir, f.input)
+		if err != nil || f.h.reopened {
+			c.scanned, f.h.reopened = 0, false
+		}
 		if err != nil {
-			c.scanned = 0
 			continue
 		}
 		var v *uint64

@@ -212,6 +212,10 @@ func absent(err error) bool {
 type heldFile struct {
 	fd   int // valid when open
 	open bool
+	// reopened is set when a held file failed and was opened afresh: the
+	// device may have been replaced by another of the same name, so what
+	// was cached about it is stale. The reader clears it.
+	reopened bool
 }
 
 // maxHeld bounds the files one source keeps open; past it, files are
@@ -273,6 +277,7 @@ func (r *pseudoFiles) readHeld(h *heldFile, dir, name string) ([]byte, error) {
 	wasOpen := h.open
 	b, err := r.readHeldOnce(h, dir, name)
 	if err != nil && wasOpen {
+		h.reopened = true
 		return r.readHeldOnce(h, dir, name)
 	}
 	return b, err
