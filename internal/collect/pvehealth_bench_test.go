@@ -102,7 +102,7 @@ func benchTree(b *testing.B) *config.Config {
 // per round, every goroutine included.
 func BenchmarkHealthSlowRound(b *testing.B) {
 	cfg := benchTree(b)
-	srcs := buildAt("slow", cfg, &fakeRun{}, FS{Root: "../../testdata/proc"}, nil, func() time.Time { return healthT0 })
+	srcs := buildAt("slow", cfg, &fakeRun{}, FS{Root: "../../testdata/proc"}, nil, func() time.Time { return healthT0 }, time.UTC)
 	log := slog.New(slog.DiscardHandler)
 	s := CollectOnce("slow", srcs, log)
 	if len(s.Errors) != 0 || len(s.Data) != 8 {

@@ -24,7 +24,7 @@ func pmxcfsRead(c *config.Config) time.Duration { return config.Seconds(c.Timeou
 func newBackups(d *Deps) func(context.Context) (any, error) {
 	c := d.Config
 	return (&Backups{EtcDir: c.PVE.EtcDir, LibDir: c.PVE.LibDir, LogDir: c.PVE.LogDir, Node: c.Node,
-		Files: d.Files, Timeout: pmxcfsRead(c), Loc: time.Local}).Collect
+		Files: d.Files, Timeout: pmxcfsRead(c), Loc: d.Loc}).Collect
 }
 
 func newReplication(d *Deps) func(context.Context) (any, error) {

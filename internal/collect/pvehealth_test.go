@@ -67,9 +67,6 @@ func setListTimes(t testing.TB) {
 // fixture's task logs are in UTC), and returns the payload.
 func healthRound(t *testing.T, cfg *config.Config, run Runner, env *Env) *messages.Sample {
 	t.Helper()
-	old := time.Local
-	time.Local = time.UTC
-	defer func() { time.Local = old }()
 	for _, off := range []string{"storage", "disks", "node"} {
 		cfg.Sources[off] = false // pvesh and smartctl: covered by slow.json
 	}
@@ -77,7 +74,7 @@ func healthRound(t *testing.T, cfg *config.Config, run Runner, env *Env) *messag
 	if env != nil {
 		fs.Dump = env.Dump
 	}
-	s := CollectOnce("slow", buildAt("slow", cfg, run, fs, env, func() time.Time { return healthT0 }), slog.New(slog.DiscardHandler))
+	s := CollectOnce("slow", buildAt("slow", cfg, run, fs, env, func() time.Time { return healthT0 }, time.UTC), slog.New(slog.DiscardHandler))
 	s.CollectedAt = healthT0
 	return s
 }

@@ -48,6 +48,11 @@ type Deps struct {
 	Env *Env
 	// Now is the clock for rates and ages: time.Now in production.
 	Now func() time.Time
+	// Loc is the zone of the local times commands and logs print
+	// (zpool status, vzdump logs): time.Local in production. Tests pass
+	// one rather than change time.Local, which a source left running by an
+	// earlier test may be reading.
+	Loc *time.Location
 	// Off lists the sources switched off, for the self-report.
 	Off []string
 	// Timex reads the kernel clock's discipline (nil: adjtimex(2)).

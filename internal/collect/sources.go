@@ -30,13 +30,13 @@ func For(kind string, env *Env) []Source {
 // at fakes and testdata. Sources switched off in cfg.Sources are left out:
 // they run nothing and are absent from the payload.
 func Build(kind string, cfg *config.Config, run Runner, fs FS, env *Env) []Source {
-	return buildAt(kind, cfg, run, fs, env, time.Now)
+	return buildAt(kind, cfg, run, fs, env, time.Now, time.Local)
 }
 
 // buildAt is Build with the sources' clock passed in (tests fix it, so
 // ages and days_left in golden payloads do not move).
-func buildAt(kind string, cfg *config.Config, run Runner, fs FS, env *Env, now func() time.Time) []Source {
-	d := &Deps{Config: cfg, Run: run, FS: fs, Env: env, Log: slog.New(slog.DiscardHandler), Now: now, Off: Off(cfg)}
+func buildAt(kind string, cfg *config.Config, run Runner, fs FS, env *Env, now func() time.Time, loc *time.Location) []Source {
+	d := &Deps{Config: cfg, Run: run, FS: fs, Env: env, Log: slog.New(slog.DiscardHandler), Now: now, Loc: loc, Off: Off(cfg)}
 	if env != nil && env.Log != nil {
 		d.Log = env.Log
 	}
@@ -86,7 +86,7 @@ func newAgent(d *Deps) func(context.Context) (any, error) {
 }
 
 func newZFSPools(d *Deps) func(context.Context) (any, error) {
-	return (&ZFSPools{Zpool: d.zpool(), FS: d.FS, Loc: time.Local}).Collect
+	return (&ZFSPools{Zpool: d.zpool(), FS: d.FS, Loc: d.Loc}).Collect
 }
 
 func newDatasets(d *Deps) func(context.Context) (any, error) {

@@ -134,11 +134,9 @@ func collect(t *testing.T, kind string, run Runner) []byte {
 
 func collectWith(t *testing.T, kind string, cfg *config.Config, run Runner) []byte {
 	t.Helper()
-	old := time.Local
-	time.Local = time.FixedZone("CEST", 2*3600) // the text fixtures' zone
-	defer func() { time.Local = old }()
 	var srcs []Source
-	for _, s := range buildAt(kind, cfg, run, FS{Root: "../../testdata/proc"}, fixedEnv(cfg), func() time.Time { return fixedAt }) {
+	cest := time.FixedZone("CEST", 2*3600) // the text fixtures' zone
+	for _, s := range buildAt(kind, cfg, run, FS{Root: "../../testdata/proc"}, fixedEnv(cfg), func() time.Time { return fixedAt }, cest) {
 		if s.Name != "agent" {
 			srcs = append(srcs, s)
 		}
