@@ -700,3 +700,28 @@ func RedactURL(raw string) string {
 	}
 	return base + "?" + strings.Join(pairs, "&")
 }
+
+// StatusSocketOf reads only [status] socket from the config file at path,
+// ignoring every other key and error: `proxmox-agent status` must find a
+// running agent even when the file has since been broken (a failed reload
+// is exactly when status has something to say). It returns the default
+// when the file does not set it, and an error when the file cannot be read
+// or is not TOML at all.
+func StatusSocketOf(path string) (string, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return DefaultStatusSocket, err
+	}
+	var only struct {
+		Status struct {
+			Socket *string `toml:"socket"`
+		} `toml:"status"`
+	}
+	if _, err := toml.Decode(string(data), &only); err != nil {
+		return DefaultStatusSocket, fmt.Errorf("%s: %w", path, err)
+	}
+	if only.Status.Socket == nil {
+		return DefaultStatusSocket, nil
+	}
+	return *only.Status.Socket, nil
+}

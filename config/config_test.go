@@ -436,3 +436,25 @@ func TestSpoolAndStatusKeys(t *testing.T) {
 		}
 	}
 }
+
+// status reads the socket from a file the full loader refuses.
+func TestStatusSocketOfABrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"[intervals]\nfast_seconds = 0\n[status]\nsocket = \"/run/x.sock\"\n": "/run/x.sock",
+		"nosuchkey = 1\n":            DefaultStatusSocket,
+		"[status]\nsocket = \"\"\n": "",
+	} {
+		p := filepath.Join(dir, "agent.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := StatusSocketOf(p)
+		if err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", body, got, err, want)
+		}
+	}
+	if _, err := StatusSocketOf(filepath.Join(dir, "missing.toml")); err == nil {
+		t.Error("a missing file is not reported")
+	}
+}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -40,7 +41,12 @@ func (t *Tree) ConfigState() (loaded time.Time, lastErr string, failedAt time.Ti
 
 // reload asks the root to apply a config; the root answers when every
 // child has been told.
-type reload struct{ cfg *config.Config }
+type reload struct {
+	cfg *config.Config
+	// sources: the collection settings changed, so the sources are
+	// rebuilt (their rate state starts over).
+	sources bool
+}
 
 // Reload applies a new, valid config to the running tree: the intervals,
 // the sources and their timeouts from each cadence's next round, the server
@@ -49,7 +55,8 @@ type reload struct{ cfg *config.Config }
 // but apply only after a restart, by key.
 func (t *Tree) Reload(cfg *config.Config, timeout time.Duration) ([]string, error) {
 	old := t.cfg.Load()
-	if _, err := t.System.Root.RequestFuture(t.kids.Load().root, &reload{cfg: cfg}, timeout).Result(); err != nil {
+	m := &reload{cfg: cfg, sources: !SameCollection(old, cfg)}
+	if _, err := t.System.Root.RequestFuture(t.kids.Load().root, m, timeout).Result(); err != nil {
 		return nil, fmt.Errorf("reload: the supervisor did not answer: %w", err)
 	}
 	t.cfg.Store(cfg)
@@ -65,13 +72,29 @@ func (t *Tree) Reload(cfg *config.Config, timeout time.Duration) ([]string, erro
 func (r *root) apply(ctx actor.Context, m *reload) {
 	kids, cfg := r.t.kids.Load(), m.cfg
 	kids.env.Config = cfg
-	for _, kind := range messages.Kinds {
-		ctx.Send(kids.collectors[kind], &collector.Reconfigure{Interval: r.interval(cfg, kind), Sources: r.sourcesFor()(kind, kids.env)})
+	if m.sources {
+		for _, kind := range messages.Kinds {
+			ctx.Send(kids.collectors[kind], &collector.Reconfigure{Interval: r.interval(cfg, kind), Sources: r.sourcesFor()(kind, kids.env)})
+		}
 	}
 	ctx.Send(kids.reporter, &reporter.Reconfigure{Server: serverOf(cfg)})
-	if kids.writer != nil && cfg.Debug.DumpDir != "" && cfg.Debug.DumpDir != kids.dumpDir && r.o.DumpDir == "" {
-		ctx.Send(kids.writer, &messages.Reopen{Dir: cfg.Debug.DumpDir})
-	}
+}
+
+// SameCollection reports whether a and b collect the same way: every
+// setting but the server, the delivery, the dump and the logs is equal. A
+// reload that changes none of them (logrotate's daily SIGHUP) keeps the
+// sources, and with them the previous round's counters that rates need.
+func SameCollection(a, b *config.Config) bool {
+	return reflect.DeepEqual(collection(a), collection(b))
+}
+
+// collection is c without the settings the sources do not read.
+func collection(c *config.Config) config.Config {
+	x := *c
+	x.ServerURL, x.Token, x.TokenFile, x.TokenSource, x.Topic, x.HostID = "", "", "", "", "", ""
+	x.Path, x.Version, x.Warnings = "", "", nil
+	x.Debug, x.Reporter, x.Spool, x.Status, x.TLS, x.Log = config.Debug{}, config.Reporter{}, config.Spool{}, config.Status{}, config.TLS{}, config.Log{}
+	return x
 }
 
 // NeedRestart lists the settings that differ between old and cfg but take

@@ -106,6 +106,7 @@ type children struct {
 	runner     *runner.Runner
 	env        *collect.Env
 	dumpDir    string
+	dumpFlag   bool // the dump directory comes from --dump-dir, not the config
 }
 
 // Reporter is the reporter's PID.
@@ -245,7 +246,7 @@ func (r *root) signal(err error) {
 
 func (r *root) spawnChildren(ctx actor.Context) (*children, error) {
 	t, cfg, log := r.t, r.o.Config, r.o.Log
-	k := &children{root: ctx.Self(), collectors: map[string]*actor.PID{}, dumpDir: r.dumpDir}
+	k := &children{root: ctx.Self(), collectors: map[string]*actor.PID{}, dumpDir: r.dumpDir, dumpFlag: r.o.DumpDir != ""}
 	if writer.Configure(r.dumpDir, log) {
 		pid, err := ctx.SpawnNamed(writer.Props(r.dumpDir, log), "writer")
 		if err != nil {
@@ -405,11 +406,19 @@ func (t *Tree) Flush(timeout time.Duration) error {
 	return err
 }
 
-// Reopen asks the writer to reopen the dump files (SIGHUP).
+// Reopen asks the writer to reopen the dump files (SIGHUP), in the
+// running config's dump directory: after a reload that moved it, there.
+// A --dump-dir flag keeps its directory.
 func (t *Tree) Reopen() {
-	if w := t.Writer(); w != nil {
-		t.System.Root.Send(w, &messages.Reopen{})
+	w := t.Writer()
+	if w == nil {
+		return
 	}
+	dir := t.Config().Debug.DumpDir
+	if t.kids.Load().dumpFlag {
+		dir = ""
+	}
+	t.System.Root.Send(w, &messages.Reopen{Dir: dir})
 }
 
 // Stop shuts the tree down in order and returns when it has stopped:

@@ -293,3 +293,37 @@ func TestKeptFilesFromEarlierRuns(t *testing.T) {
 		t.Fatalf("kept %q, want %q", got, want)
 	}
 }
+
+// A reload that changes nothing the sources read (logrotate's daily HUP,
+// a new token) keeps the sources and their rate state; a changed interval,
+// switch or exclude list rebuilds them.
+func TestSameCollection(t *testing.T) {
+	old := testConfig(t)
+	for name, change := range map[string]func(c *config.Config){
+		"token":      func(c *config.Config) { c.Token = "other" },
+		"server":     func(c *config.Config) { c.ServerURL = "wss://elsewhere/socket/websocket" },
+		"log level":  func(c *config.Config) { c.Log.Level = "debug" },
+		"dump dir":   func(c *config.Config) { c.Debug.DumpDir = "/var/log/x" },
+		"reconnects": func(c *config.Config) { c.Reporter.ReconnectMaxSeconds = 5 },
+	} {
+		c := *old
+		change(&c)
+		if !SameCollection(old, &c) {
+			t.Errorf("%s: sources rebuilt", name)
+		}
+	}
+	for name, change := range map[string]func(c *config.Config){
+		"interval":     func(c *config.Config) { c.Intervals.FastSeconds++ },
+		"switch":       func(c *config.Config) { c.Sources = config.Sources{"host": false} },
+		"timeout":      func(c *config.Config) { c.Timeouts.ZpoolSeconds++ },
+		"net exclude":  func(c *config.Config) { c.Net.Exclude = []string{"lo"} },
+		"pve etc dir":  func(c *config.Config) { c.PVE.EtcDir = "/elsewhere" },
+		"zpool binary": func(c *config.Config) { c.Commands.Zpool = "/opt/zpool" },
+	} {
+		c := *old
+		change(&c)
+		if SameCollection(old, &c) {
+			t.Errorf("%s: sources kept", name)
+		}
+	}
+}

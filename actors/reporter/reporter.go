@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -74,8 +75,16 @@ func Props(o Options) *actor.Props {
 	if o.Server.ReplyTimeout <= 0 {
 		o.Server.ReplyTimeout = 10 * time.Second
 	}
+	// The server a reload switched to outlives a restart of the actor: a
+	// restarted reporter must not go back to the one it was spawned with.
+	server := &atomic.Pointer[Server]{}
+	server.Store(&o.Server)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return newReporter(o)
+		o := o
+		o.Server = *server.Load()
+		r := newReporter(o)
+		r.server = server
+		return r
 	})
 }
 
@@ -163,8 +172,9 @@ type reporter struct {
 	d        *delivery.Delivery
 	store    *delivery.Store
 	client   *phoenix.Client
-	clientNo uint64    // numbers the clients this instance started
-	since    time.Time // when connected or joined last changed
+	clientNo uint64                  // numbers the clients this instance started
+	server   *atomic.Pointer[Server] // the current server, shared with the next instance
+	since    time.Time               // when connected or joined last changed
 	timer    *time.Timer
 
 	connected, joined bool
@@ -335,7 +345,7 @@ func (r *reporter) start(ctx actor.Context) {
 func sameServer(a, b Server) bool {
 	return a.URL == b.URL && a.Token == b.Token && a.Topic == b.Topic && a.HostID == b.HostID &&
 		a.Version == b.Version && a.Heartbeat == b.Heartbeat && a.ReplyTimeout == b.ReplyTimeout &&
-		a.CAFile == b.CAFile && a.Insecure == b.Insecure
+		a.CAFile == b.CAFile && a.Insecure == b.Insecure && a.ReconnectMax == b.ReconnectMax
 }
 
 // reconfigure applies new server settings: an unchanged server keeps its
@@ -357,6 +367,9 @@ func (r *reporter) reconfigure(ctx actor.Context, s Server) {
 	r.connected = false
 	r.lost("")
 	r.o.Server = s
+	if r.server != nil {
+		r.server.Store(&s)
+	}
 	r.d.SetReplyTimeout(s.ReplyTimeout)
 	r.connect(ctx)
 }

@@ -142,17 +142,8 @@ func daemon(f flags, stderr io.Writer) int {
 	cfg, log, level, err := loadLeveled(f, stderr)
 	notify := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
-		// As the Elixir agent did: stay up idle, so a package install with
-		// no config yet does not crash-loop; check-config exits non-zero.
-		// systemd still gets READY=1 and watchdog pings: idle is a state.
-		log.Error("no config loaded; running idle until stopped", "err", err)
-		_ = notify.Send(sdnotify.Ready + "\nSTATUS=idle: no usable config (see proxmox-agent check-config)")
-		stop := watchdog(func(time.Duration) error { return nil }, notify, log)
-		defer stop()
-		for s := range sigs {
-			if s != syscall.SIGHUP {
-				return 0
-			}
+		if cfg, log, level = idle(f, sigs, notify, log, err, stderr); cfg == nil {
+			return 0
 		}
 	}
 	log.Info("starting", "version", cfg.Version, "host_id", cfg.HostID, "server", cfg.RedactedURL(), "config", cfg.Path)
@@ -199,6 +190,31 @@ func daemon(f flags, stderr io.Writer) int {
 			return 1
 		}
 	}
+}
+
+// idle waits without a usable config, as the Elixir agent did: a package
+// installed with no config yet does not crash-loop, and check-config exits
+// non-zero. systemd still gets READY=1 and watchdog pings: idle is a state.
+// A SIGHUP (systemctl reload, after fixing the file) loads the config
+// again; idle returns it once it loads, or nil when a stop signal came.
+func idle(f flags, sigs <-chan os.Signal, notify sdnotify.Notifier, log *slog.Logger, err error, stderr io.Writer) (*config.Config, *slog.Logger, *slog.LevelVar) {
+	log.Error("no config loaded; running idle until stopped or reloaded", "err", err)
+	_ = notify.Send(sdnotify.Ready + "\nSTATUS=idle: no usable config (see proxmox-agent check-config)")
+	stop := watchdog(func(time.Duration) error { return nil }, notify, log)
+	defer stop()
+	for s := range sigs {
+		if s != syscall.SIGHUP {
+			return nil, nil, nil
+		}
+		cfg, newLog, level, err := loadLeveled(f, stderr)
+		if err != nil {
+			log.Error("config reload failed; still idle", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+			continue
+		}
+		_ = notify.Send("STATUS=starting")
+		return cfg, newLog, level
+	}
+	return nil, nil, nil
 }
 
 // watchdog feeds systemd's watchdog at half its interval, but only while

@@ -151,3 +151,30 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// An agent idling on a config it could not load starts once the file is
+// fixed and SIGHUP is sent, without a restart.
+func TestIdleAgentStartsOnReload(t *testing.T) {
+	addr := sinktest.FreeAddr(t)
+	s := sinktest.Start(t, addr, "tok", sink.Faults{})
+	good := testkit.WriteConfig(t, testkit.Config{URL: "ws://" + addr + "/socket/websocket"})
+	body := mustRead(t, good)
+	path := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(path, []byte(body+"fast_secondz = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := testkit.StartAgent(t, testkit.Options{Args: []string{"run", "--config", path}})
+	a.WaitLog("running idle")
+	a.Signal(syscall.SIGHUP)
+	a.WaitLog("still idle")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.Signal(syscall.SIGHUP)
+	if _, err := s.WaitSamples(1, 20*time.Second); err != nil {
+		t.Fatalf("no sample after the fixed config was reloaded: %v\n%s", err, a.Log())
+	}
+	if code, _ := a.Stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -16,9 +16,12 @@ import (
 func statusCmd(f flags, stdout, stderr io.Writer) int {
 	path := f.socket
 	if path == "" {
-		path = config.DefaultStatusSocket
-		if cfg, err := config.Load(config.ResolvePath(f.config, os.Getenv), config.ProcessEnv()); err == nil {
-			path = cfg.Status.Socket
+		// Only the socket key: a config broken since the agent started (a
+		// failed reload) must not hide the agent that says so.
+		cfgPath := config.ResolvePath(f.config, os.Getenv)
+		var err error
+		if path, err = config.StatusSocketOf(cfgPath); err != nil {
+			fmt.Fprintf(stderr, "cannot read the socket from the config (%v); asking %s\n", err, path)
 		}
 	}
 	if path == "" {
