@@ -442,7 +442,7 @@ func TestStatusSocketOfABrokenConfig(t *testing.T) {
 	dir := t.TempDir()
 	for body, want := range map[string]string{
 		"[intervals]\nfast_seconds = 0\n[status]\nsocket = \"/run/x.sock\"\n": "/run/x.sock",
-		"nosuchkey = 1\n":            DefaultStatusSocket,
+		"nosuchkey = 1\n":           DefaultStatusSocket,
 		"[status]\nsocket = \"\"\n": "",
 	} {
 		p := filepath.Join(dir, "agent.toml")
