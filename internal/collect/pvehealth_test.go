@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -452,5 +453,47 @@ func TestUpdatesCapAndListsAge(t *testing.T) {
 	d := out.(UpdatesData)
 	if d.Count != 150 || len(d.Packages) != UpdatesListMax || d.Packages[99].Name != "p099" || d.ListsAgeSeconds != nil {
 		t.Errorf("count %d, %d listed, age %v", d.Count, len(d.Packages), d.ListsAgeSeconds)
+	}
+}
+
+// A tail read goes into the dump as its size and its last few KiB only: a
+// slow round reads up to 8 MiB of index and 24 logs of 2 MiB, and copying
+// all of it into commands.log every round buried everything else.
+func TestSlowFSReadTailDumpsOnlyItsEnd(t *testing.T) {
+	dir := t.TempDir()
+	var body strings.Builder
+	for i := 0; body.Len() < 100000; i++ {
+		fmt.Fprintf(&body, "INFO: line %06d of a long vzdump log\n", i)
+	}
+	cases := []struct {
+		name, content string
+		max           int
+		shown         string // what the entry's header says after size=
+	}{
+		{"long log", body.String(), 1 << 20, fmt.Sprintf("size=%d shown=last ", body.Len())},
+		{"cut at the cap", body.String(), 50000, "shown=last "},
+		{"short file whole", "TASK OK\n", 1 << 20, "size=8\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+			os.WriteFile(p, []byte(c.content), 0o644)
+			rec := &recorder{}
+			s := &SlowFS{Dump: rec.handle()}
+			b, err := s.ReadTail(context.Background(), time.Second, p, c.max)
+			if err != nil || len(rec.recs) != 1 {
+				t.Fatalf("%v, %d entries", err, len(rec.recs))
+			}
+			r := rec.recs[0]
+			if len(r.Stdout) > DumpTailBytes {
+				t.Errorf("dump holds %d bytes of %d read", len(r.Stdout), len(b))
+			}
+			if !bytes.HasSuffix(b, r.Stdout) || (len(b) > DumpTailBytes && r.Stdout[0] == '\n') {
+				t.Errorf("dump is not the end of what was read: %q", r.Stdout[:min(40, len(r.Stdout))])
+			}
+			if e := string(dump.AppendCommand(nil, r)); !strings.Contains(e, c.shown) {
+				t.Errorf("entry does not say %q:\n%.300s", c.shown, e)
+			}
+		})
 	}
 }
