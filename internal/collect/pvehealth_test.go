@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -25,6 +26,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -493,6 +495,47 @@ func TestSlowFSReadTailDumpsOnlyItsEnd(t *testing.T) {
 			}
 			if e := string(dump.AppendCommand(nil, r)); !strings.Contains(e, c.shown) {
 				t.Errorf("entry does not say %q:\n%.300s", c.shown, e)
+			}
+		})
+	}
+}
+
+// corosync-cfgtool ships with corosync on every clustered PVE node, so on a
+// cluster node its absence is a broken install: an error entry, and not the
+// "not installed" error the collector logs once at info as "not present on
+// this host" (runner.NotFound), which would contradict the entry. A
+// standalone node never runs it: absent, no entry.
+func TestCorosyncCfgtoolMissing(t *testing.T) {
+	standalone := []byte("{\n\"nodename\": \"pve1\",\n\"version\": 3\n}\n")
+	cases := []struct {
+		name    string
+		members []byte // nil: the fixture's cluster
+		absent  bool
+	}{
+		{"cluster node", nil, false},
+		{"standalone node", standalone, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, dir := healthCopy(t)
+			if c.members != nil {
+				must(t, os.WriteFile(filepath.Join(dir, "etc-pve/.members"), c.members, 0o644))
+			}
+			d := &Deps{Config: cfg, Run: &fakeRun{missing: map[string]bool{"corosync-cfgtool": true}}, Files: &SlowFS{}, Log: slog.New(slog.DiscardHandler)}
+			_, err := newCorosync(d)(context.Background())
+			if c.absent {
+				if !errors.Is(err, ErrAbsent) {
+					t.Fatalf("standalone: %v, want absent", err)
+				}
+				return
+			}
+			if err == nil || errors.Is(err, ErrAbsent) || runner.NotFound(err) {
+				t.Fatalf("cluster node: %v (absent %v, not-installed %v), want a failure", err, errors.Is(err, ErrAbsent), runner.NotFound(err))
+			}
+			for _, want := range []string{"corosync-cfgtool not found", "cluster node"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%q does not say %q", err, want)
+				}
 			}
 		})
 	}
