@@ -540,3 +540,43 @@ func TestCorosyncCfgtoolMissing(t *testing.T) {
 		})
 	}
 }
+
+// The README's demo (`once --config testdata/agent-demo.toml` with
+// testdata/fakebin first on PATH) shows the Proxmox health keys: the demo
+// config points every [pve] path at the fixture host, and the fake
+// corosync-cfgtool answers through the real runner, so the slow round has
+// backup jobs and guests and no error entry.
+func TestDemoConfigShowsHealth(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/agent-demo.toml")
+	must(t, err)
+	cfg, err := config.Parse(b, func() (string, error) { return "pve1", nil })
+	must(t, err)
+	for _, p := range []*string{&cfg.PVE.EtcDir, &cfg.PVE.LibDir, &cfg.PVE.LogDir, &cfg.PVE.AptListsDir, &cfg.PVE.SubscriptionFile} {
+		if !strings.HasPrefix(*p, "testdata/pve-health/") {
+			t.Errorf("demo [pve] path %q is not in the fixture host", *p)
+		}
+		*p = "../../" + *p
+	}
+	cfg.Commands.CorosyncCfgtool, err = filepath.Abs("../../testdata/fakebin/corosync-cfgtool")
+	must(t, err)
+	cfg.Sources = config.Sources{}
+	setListTimes(t)
+	s := healthRound(t, cfg, &runner.Runner{}, nil)
+	if len(s.Errors) != 0 {
+		t.Errorf("errors: %v", s.Errors)
+	}
+	backups, _ := json.Marshal(s.Data["backups"])
+	var got struct {
+		Jobs   []json.RawMessage `json:"jobs"`
+		Guests []struct {
+			Job *string `json:"job"`
+		} `json:"guests"`
+	}
+	must(t, json.Unmarshal(backups, &got))
+	if len(got.Jobs) == 0 || len(got.Guests) == 0 || got.Guests[0].Job == nil {
+		t.Errorf("backups: %s", backups)
+	}
+	if c, ok := s.Data["corosync"].(CorosyncData); !ok || len(c.Links) == 0 {
+		t.Errorf("corosync: %#v", s.Data["corosync"])
+	}
+}
