@@ -27,6 +27,10 @@ func TestFreeTextClipped(t *testing.T) {
 			ts := ParseTaskIndex([]byte("UPID:pve1:000A1B2C:0A3F1E2D:68EF1A00:vzdump::root@pam: 68EF1B00 "+huge+"\n"), "")
 			return []string{ts[0].Status}
 		}},
+		{"active task status", func() []string {
+			ts := ParseActiveTasks([]byte("UPID:pve1:000A1B2C:0A3F1E2D:68EF1A00:vzdump::root@pam: 1 68EF1B00 "+huge+"\n"), "")
+			return []string{ts[0].Status}
+		}},
 		{"job state message", func() []string {
 			s, _ := ParseJobState([]byte(`{"state":"stopped","msg":"` + huge + `","upid":"x"}`))
 			return []string{s.Msg}

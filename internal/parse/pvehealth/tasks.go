@@ -155,7 +155,7 @@ func ParseActiveTasks(b []byte, typ string) []Task {
 			if e, err := strconv.ParseUint(f[2], 16, 64); err == nil && e > 0 && e < 1<<40 {
 				t.End = int64(e)
 				if len(f) == 4 {
-					t.Status = f[3]
+					t.Status = lenient.Text(f[3])
 				}
 			}
 		}
