@@ -49,6 +49,10 @@ func TestFreeTextClipped(t *testing.T) {
 			r := ParseHAResources([]byte("vm: 100\n\tstate " + huge + "\n\tgroup " + huge + "\n"))
 			return []string{j[0].Schedule, j[0].Storage, r[0].Requested, r[0].Group}
 		}},
+		{"pending update", func() []string {
+			u, _ := ParseUpdates([]byte(`[{"Package":"` + huge + `","OldVersion":"` + huge + `","Version":"` + huge + `","Origin":"` + huge + `"}]`))
+			return []string{u[0].Name, u[0].Old, u[0].New, u[0].Origin}
+		}},
 		{"subscription status", func() []string {
 			s, _ := ParseSubscription([]byte("pve2c-0123456789\nsum\n" + b64(`{"status":"`+huge+`","nextduedate":"`+huge+`"}`) + "\n"))
 			return []string{s.Status, s.NextDue}
