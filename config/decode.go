@@ -67,7 +67,9 @@ func decodeAll(data []byte, cfg *Config, lines keyIndex) (undecoded []toml.Key, 
 		if bad[e.key] {
 			continue // its out-of-range number is reported already
 		}
-		bad[e.key] = true
+		if !e.kept {
+			bad[e.key] = true
+		}
 		errs = append(errs, fmt.Errorf("%s%s: %s", lines.prefix(toml.Key(strings.Split(e.key, "."))), printable(e.key), e.msg))
 	}
 	var buf bytes.Buffer
@@ -76,7 +78,13 @@ func decodeAll(data []byte, cfg *Config, lines keyIndex) (undecoded []toml.Key, 
 	}
 	md, err := toml.NewDecoder(&buf).Decode(cfg)
 	if err != nil {
-		// Cannot happen after checkTypes; say so rather than lose it.
+		// Cannot happen after checkTypes; say so rather than lose it, but
+		// with the key's line in the file: the decoder's line is one of the
+		// re-encoded buffer, which the operator never sees.
+		var pe toml.ParseError
+		if errors.As(err, &pe) && pe.LastKey != "" {
+			err = fmt.Errorf("%s%s: %s", lines.prefix(toml.Key(strings.Split(pe.LastKey, "."))), printable(pe.LastKey), pe.Message)
+		}
 		return nil, append(errs, fmt.Errorf("decode config: %w", err)), bad, true
 	}
 	return md.Undecoded(), errs, bad, false
@@ -89,7 +97,12 @@ func clip(s string, n int) string {
 	return s
 }
 
-type typeError struct{ key, msg string }
+// typeError is one value of the wrong type. kept says the key still holds
+// its good elements (a list with one bad element), so validate checks it.
+type typeError struct {
+	key, msg string
+	kept     bool
+}
 
 // checkTypes compares the generic value tree m with the Go type t (a
 // struct or a map), removes from m every value of the wrong TOML type and
@@ -114,11 +127,51 @@ func checkTypes(m map[string]any, t reflect.Type, path []string) []typeError {
 			continue
 		}
 		if want, got := kindName(ft), tomlTypeName(m[k]); want != got {
-			errs = append(errs, typeError{strings.Join(key, "."), fmt.Sprintf("must be %s, got %s", want, got)})
+			errs = append(errs, typeError{key: strings.Join(key, "."), msg: fmt.Sprintf("must be %s, got %s", want, got)})
 			delete(m, k)
+			continue
+		}
+		if tables, ok := m[k].([]map[string]any); ok { // [[key]]: check it like any list
+			list := make([]any, len(tables))
+			for i, t := range tables {
+				list[i] = t
+			}
+			m[k] = list
+		}
+		if list, ok := m[k].([]any); ok && (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array) {
+			var elemErrs []typeError
+			m[k], elemErrs = checkElems(list, ft.Elem(), strings.Join(key, "."))
+			errs = append(errs, elemErrs...)
 		}
 	}
 	return errs
+}
+
+// checkElems keeps the elements of list that fit elem and names each one
+// that does not (1-based, as an operator counts). The good elements stay,
+// so validate still checks them: a bad glob next to a number is reported
+// too, not hidden behind it.
+func checkElems(list []any, elem reflect.Type, key string) ([]any, []typeError) {
+	var errs []typeError
+	kept := list[:0:0]
+	for i, v := range list {
+		if sub, isTable := v.(map[string]any); isTable && (elem.Kind() == reflect.Struct || elem.Kind() == reflect.Map) {
+			errs = append(errs, checkTypes(sub, elem, []string{key})...)
+			kept = append(kept, sub)
+			continue
+		}
+		if want, got := kindName(elem), tomlTypeName(v); want != got {
+			errs = append(errs, typeError{key, fmt.Sprintf("element %d must be %s, got %s", i+1, want, got), true})
+			continue
+		}
+		if inner, ok := v.([]any); ok {
+			var innerErrs []typeError
+			v, innerErrs = checkElems(inner, elem.Elem(), key)
+			errs = append(errs, innerErrs...)
+		}
+		kept = append(kept, v)
+	}
+	return kept, errs
 }
 
 // fieldTypes returns a lookup of the type a key decodes into: the struct
@@ -129,12 +182,17 @@ func fieldTypes(t reflect.Type) func(key string) (reflect.Type, bool) {
 		return func(string) (reflect.Type, bool) { return t.Elem(), true }
 	}
 	byTag, byName := map[string]reflect.Type{}, map[string]reflect.Type{}
+	var embedded []func(string) (reflect.Type, bool)
 	if t.Kind() == reflect.Struct {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 			switch {
 			case name == "-" || !f.IsExported():
+			case name == "" && f.Anonymous && f.Type.Kind() == reflect.Struct:
+				// An embedded struct (HostFiles): its keys sit at this level.
+				sub := fieldTypes(f.Type)
+				embedded = append(embedded, sub)
 			case name != "":
 				byTag[name] = f.Type
 			default:
@@ -146,8 +204,15 @@ func fieldTypes(t reflect.Type) func(key string) (reflect.Type, bool) {
 		if ft, ok := byTag[key]; ok {
 			return ft, true
 		}
-		ft, ok := byName[strings.ToLower(key)]
-		return ft, ok
+		if ft, ok := byName[strings.ToLower(key)]; ok {
+			return ft, true
+		}
+		for _, sub := range embedded {
+			if ft, ok := sub(key); ok {
+				return ft, true
+			}
+		}
+		return nil, false
 	}
 }
 

@@ -136,3 +136,54 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Every field kind of Config is type-checked before the final decode,
+// embedded tables ([diskio] from HostFiles) and array elements included, so
+// one type error neither hides the others nor the range and glob errors,
+// and each carries the line of the file, never of a re-encoded copy.
+func TestTypeErrorsOfListsAndMaps(t *testing.T) {
+	const head = "server_url = \"ws://h/s\"\ntoken = \"t\"\n"
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"string for a list, with a range error after it",
+			head + "[diskio]\nexclude = \"dm-*\"\n[intervals]\nslow_seconds = -5\n",
+			[]string{"line 4: diskio.exclude: must be an array, got a string", "line 6: intervals.slow_seconds: must be a positive integer"}},
+		{"bad element next to a bad glob",
+			head + "[net]\nexclude = [\"[\", 5]\n",
+			[]string{"line 4: net.exclude: element 2 must be a string, got an integer", `line 4: net.exclude: "[" is not a glob`}},
+		{"table for a list", head + "filesystems.exclude = { a = 1 }\n",
+			[]string{"line 3: filesystems.exclude: must be an array, got a table"}},
+		{"nested array in a list", head + "[diskio]\nexclude = [[\"a\"]]\n",
+			[]string{"line 4: diskio.exclude: element 1 must be a string, got an array"}},
+		{"embedded table of the wrong type", head + "sys = 3\n",
+			[]string{"line 3: sys: must be a table, got an integer"}},
+		{"embedded string key", head + "[sys]\nroot = 1\n",
+			[]string{"line 4: sys.root: must be a string, got an integer"}},
+		{"array of tables for a list", head + "[[diskio.exclude]]\na = 1\n",
+			[]string{"line 3: diskio.exclude: element 1 must be a string, got a table"}},
+		{"map of switches", head + "[sources]\nhost = \"no\"\n",
+			[]string{"line 4: sources.host: must be true or false, got a string"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.body), fixedHost("h"))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("missing %q in:\n%s", w, msg)
+				}
+			}
+			if n := strings.Count(msg, "\n") + 1; n != len(c.want) {
+				t.Errorf("%d errors, want %d:\n%s", n, len(c.want), msg)
+			}
+			if strings.Contains(msg, "decode config") || strings.Contains(msg, "last key") {
+				t.Errorf("error from the re-encoded buffer:\n%s", msg)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pvehealth"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 )
 
 // Corosync is the corosync source: this node's view of every knet link,
@@ -40,6 +41,14 @@ func (c *Corosync) Collect(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("not a cluster node (%s): %w", filepath.Join(c.EtcDir, ".members"), ErrAbsent)
 	}
 	out, err := output(c.Run.Run(ctx, c.Timeout, c.Cfgtool, "-s"))
+	if runner.NotFound(err) {
+		// corosync-cfgtool ships with corosync on every clustered PVE
+		// node: missing here is a broken install, an error entry. The
+		// runner's error is quoted, not wrapped, so it is not taken for
+		// a tool this host simply lacks (logged at info as "not present
+		// on this host", which would contradict the entry).
+		return nil, fmt.Errorf("%v on a cluster node (it ships with corosync; path set by [commands] corosync_cfgtool)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -650,3 +650,52 @@ func TestSensorsReopenRescans(t *testing.T) {
 		t.Fatalf("round after: %s", jsonOf(t, v))
 	}
 }
+
+// An input that fails on every read (a driver answering EIO or ENODATA;
+// a directory in its place here, whose pread fails with EISDIR) costs one
+// rescan, to tell it from a chip that went away, and is then skipped until
+// the periodic rescan instead of listing the chips and rescanning the chip
+// every fast round. Its neighbours keep reading; once it reads again, the
+// periodic rescan brings it back.
+func TestSensorsFailingInputSkippedUntilRescan(t *testing.T) {
+	sys := t.TempDir()
+	writeFiles(t, sys, map[string]string{"class/hwmon/hwmon0/name": "k10temp\n", "class/hwmon/hwmon0/temp1_input": "40000\n"})
+	bad := filepath.Join(sys, "class/hwmon/hwmon0/temp2_input")
+	must(t, os.Mkdir(bad, 0o755))
+	s := &Sensors{Sys: sys}
+	rounds := []struct {
+		n                      int
+		temps                  int
+		minScanned, maxScanned uint64 // the round of the chip's last scan
+		maxListed              uint64 // and of the last listing, at most
+		description            string
+	}{
+		{3, 1, 2, 2, 3, "the first failure rescans the chip and lists the chips once"},
+		{10, 1, 2, 2, 3, "then no rescan and no listing, round after round"},
+		{sensorRescanRounds, 1, sensorRescanRounds, sensorRescanRounds + 13, sensorRescanRounds + 13, "the periodic rescan tries again, and skips again"},
+	}
+	for _, r := range rounds {
+		var v any
+		var err error
+		for range r.n {
+			v, err = s.Collect(context.Background())
+			must(t, err)
+		}
+		c := s.chips["hwmon0"]
+		// 0 is "rescan (list) next round": that must not be pending either.
+		if got := v.(SensorsData).Temps; len(got) != r.temps || c.scanned < r.minScanned || c.scanned > r.maxScanned || s.listed == 0 || s.listed > r.maxListed {
+			t.Fatalf("%s (round %d): %d temps, scanned at %d, listed at %d", r.description, s.round, len(got), c.scanned, s.listed)
+		}
+	}
+	must(t, os.Remove(bad))
+	writeFiles(t, sys, map[string]string{"class/hwmon/hwmon0/temp2_input": "45000\n"})
+	var v any
+	var err error
+	for range sensorRescanRounds {
+		v, err = s.Collect(context.Background())
+		must(t, err)
+	}
+	if got := v.(SensorsData).Temps; len(got) != 2 || *got[1].TempC != 45 {
+		t.Fatalf("mended input not read after the periodic rescan: %s", jsonOf(t, v))
+	}
+}

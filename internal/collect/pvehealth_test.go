@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -24,6 +26,7 @@ import (
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
+	"github.com/proxmox-agent/proxmox-agent/internal/runner"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
@@ -452,5 +455,128 @@ func TestUpdatesCapAndListsAge(t *testing.T) {
 	d := out.(UpdatesData)
 	if d.Count != 150 || len(d.Packages) != UpdatesListMax || d.Packages[99].Name != "p099" || d.ListsAgeSeconds != nil {
 		t.Errorf("count %d, %d listed, age %v", d.Count, len(d.Packages), d.ListsAgeSeconds)
+	}
+}
+
+// A tail read goes into the dump as its size and its last few KiB only: a
+// slow round reads up to 8 MiB of index and 24 logs of 2 MiB, and copying
+// all of it into commands.log every round buried everything else.
+func TestSlowFSReadTailDumpsOnlyItsEnd(t *testing.T) {
+	dir := t.TempDir()
+	var body strings.Builder
+	for i := 0; body.Len() < 100000; i++ {
+		fmt.Fprintf(&body, "INFO: line %06d of a long vzdump log\n", i)
+	}
+	cases := []struct {
+		name, content string
+		max           int
+		shown         string // what the entry's header says after size=
+	}{
+		{"long log", body.String(), 1 << 20, fmt.Sprintf("size=%d shown=last ", body.Len())},
+		{"cut at the cap", body.String(), 50000, "shown=last "},
+		{"short file whole", "TASK OK\n", 1 << 20, "size=8\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+			os.WriteFile(p, []byte(c.content), 0o644)
+			rec := &recorder{}
+			s := &SlowFS{Dump: rec.handle()}
+			b, err := s.ReadTail(context.Background(), time.Second, p, c.max)
+			if err != nil || len(rec.recs) != 1 {
+				t.Fatalf("%v, %d entries", err, len(rec.recs))
+			}
+			r := rec.recs[0]
+			if len(r.Stdout) > DumpTailBytes {
+				t.Errorf("dump holds %d bytes of %d read", len(r.Stdout), len(b))
+			}
+			if !bytes.HasSuffix(b, r.Stdout) || (len(b) > DumpTailBytes && r.Stdout[0] == '\n') {
+				t.Errorf("dump is not the end of what was read: %q", r.Stdout[:min(40, len(r.Stdout))])
+			}
+			if e := string(dump.AppendCommand(nil, r)); !strings.Contains(e, c.shown) {
+				t.Errorf("entry does not say %q:\n%.300s", c.shown, e)
+			}
+		})
+	}
+}
+
+// corosync-cfgtool ships with corosync on every clustered PVE node, so on a
+// cluster node its absence is a broken install: an error entry, and not the
+// "not installed" error the collector logs once at info as "not present on
+// this host" (runner.NotFound), which would contradict the entry. A
+// standalone node never runs it: absent, no entry.
+func TestCorosyncCfgtoolMissing(t *testing.T) {
+	standalone := []byte("{\n\"nodename\": \"pve1\",\n\"version\": 3\n}\n")
+	cases := []struct {
+		name    string
+		members []byte // nil: the fixture's cluster
+		absent  bool
+	}{
+		{"cluster node", nil, false},
+		{"standalone node", standalone, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, dir := healthCopy(t)
+			if c.members != nil {
+				must(t, os.WriteFile(filepath.Join(dir, "etc-pve/.members"), c.members, 0o644))
+			}
+			d := &Deps{Config: cfg, Run: &fakeRun{missing: map[string]bool{"corosync-cfgtool": true}}, Files: &SlowFS{}, Log: slog.New(slog.DiscardHandler)}
+			_, err := newCorosync(d)(context.Background())
+			if c.absent {
+				if !errors.Is(err, ErrAbsent) {
+					t.Fatalf("standalone: %v, want absent", err)
+				}
+				return
+			}
+			if err == nil || errors.Is(err, ErrAbsent) || runner.NotFound(err) {
+				t.Fatalf("cluster node: %v (absent %v, not-installed %v), want a failure", err, errors.Is(err, ErrAbsent), runner.NotFound(err))
+			}
+			for _, want := range []string{"corosync-cfgtool not found", "cluster node"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// The README's demo (`once --config testdata/agent-demo.toml` with
+// testdata/fakebin first on PATH) shows the Proxmox health keys: the demo
+// config points every [pve] path at the fixture host, and the fake
+// corosync-cfgtool answers through the real runner, so the slow round has
+// backup jobs and guests and no error entry.
+func TestDemoConfigShowsHealth(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/agent-demo.toml")
+	must(t, err)
+	cfg, err := config.Parse(b, func() (string, error) { return "pve1", nil })
+	must(t, err)
+	for _, p := range []*string{&cfg.PVE.EtcDir, &cfg.PVE.LibDir, &cfg.PVE.LogDir, &cfg.PVE.AptListsDir, &cfg.PVE.SubscriptionFile} {
+		if !strings.HasPrefix(*p, "testdata/pve-health/") {
+			t.Errorf("demo [pve] path %q is not in the fixture host", *p)
+		}
+		*p = "../../" + *p
+	}
+	cfg.Commands.CorosyncCfgtool, err = filepath.Abs("../../testdata/fakebin/corosync-cfgtool")
+	must(t, err)
+	cfg.Sources = config.Sources{}
+	setListTimes(t)
+	s := healthRound(t, cfg, &runner.Runner{}, nil)
+	if len(s.Errors) != 0 {
+		t.Errorf("errors: %v", s.Errors)
+	}
+	backups, _ := json.Marshal(s.Data["backups"])
+	var got struct {
+		Jobs   []json.RawMessage `json:"jobs"`
+		Guests []struct {
+			Job *string `json:"job"`
+		} `json:"guests"`
+	}
+	must(t, json.Unmarshal(backups, &got))
+	if len(got.Jobs) == 0 || len(got.Guests) == 0 || got.Guests[0].Job == nil {
+		t.Errorf("backups: %s", backups)
+	}
+	if c, ok := s.Data["corosync"].(CorosyncData); !ok || len(c.Links) == 0 {
+		t.Errorf("corosync: %#v", s.Data["corosync"])
 	}
 }

@@ -70,6 +70,11 @@ type hwmonChip struct {
 	temps   []hwmonSensor
 	fans    []hwmonSensor
 	name    string
+	// failing names the inputs whose last read failed, kept across
+	// rescans: an input that fails again after the rescan its first
+	// failure caused is broken (EIO, ENODATA every time), not gone, and is
+	// skipped until the periodic rescan instead of rescanning every round.
+	failing map[string]bool
 }
 
 type hwmonSensor struct {
@@ -77,6 +82,7 @@ type hwmonSensor struct {
 	h         heldFile // the input, kept open between rounds
 	label     string
 	max, crit *float64 // set at a scan, never changed: samples point at them
+	skip      bool     // failed again after a rescan: not read until the next scan
 }
 
 // release closes the chip's held inputs.
@@ -122,10 +128,12 @@ func (s *Sensors) Collect(context.Context) (any, error) {
 			if c != nil && c.scanned == 0 {
 				s.listed = 0 // a chip stopped reading: list the chips again next round
 			}
-			if c != nil {
-				c.release(&s.r)
+			old := c
+			if old != nil {
+				old.release(&s.r)
 			}
 			c = s.scan(filepath.Join(dir, hw))
+			c.keepFailing(old)
 			s.chips[hw] = c
 		}
 		s.readChip(&d, c, hw, temps, rpms)
@@ -143,13 +151,8 @@ func (s *Sensors) Collect(context.Context) (any, error) {
 func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string, temps *floats, rpms *uints) {
 	for i := range c.temps {
 		t := &c.temps[i]
-		b, err := s.r.readHeld(&t.h, c.dir, t.input)
-		if err != nil || t.h.reopened {
-			// A sensor gone, or replaced (a chip rebound under the same
-			// hwmonN): its name and labels are stale. Look again next round.
-			c.scanned, t.h.reopened = 0, false
-		}
-		if err != nil {
+		b, ok := s.readInput(c, t)
+		if !ok {
 			continue
 		}
 		var v *float64
@@ -160,11 +163,8 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string, temps *float
 	}
 	for i := range c.fans {
 		f := &c.fans[i]
-		b, err := s.r.readHeld(&f.h, c.dir, f.input)
-		if err != nil || f.h.reopened {
-			c.scanned, f.h.reopened = 0, false
-		}
-		if err != nil {
+		b, ok := s.readInput(c, f)
+		if !ok {
 			continue
 		}
 		var v *uint64
@@ -172,6 +172,53 @@ func (s *Sensors) readChip(d *SensorsData, c *hwmonChip, hw string, temps *float
 			v = rpms.of(x)
 		}
 		d.Fans = append(d.Fans, Fan{Chip: c.name, Hwmon: hw, Label: f.label, RPM: v})
+	}
+}
+
+// readInput reads one input of c. A sensor gone, or replaced (a chip
+// rebound under the same hwmonN), makes its name and labels stale: the
+// chip is scanned again next round. An input that fails again after that
+// rescan is broken rather than gone: it is skipped until the chip's next
+// scan, so it costs one rescan, not one per round.
+func (s *Sensors) readInput(c *hwmonChip, sn *hwmonSensor) ([]byte, bool) {
+	if sn.skip {
+		return nil, false
+	}
+	b, err := s.r.readHeld(&sn.h, c.dir, sn.input)
+	reopened := sn.h.reopened
+	sn.h.reopened = false
+	switch {
+	case err != nil && c.failing[sn.input]:
+		sn.skip = true
+		return nil, false
+	case err != nil:
+		if c.failing == nil {
+			c.failing = map[string]bool{}
+		}
+		c.failing[sn.input] = true
+		c.scanned = 0
+		return nil, false
+	}
+	delete(c.failing, sn.input)
+	if reopened {
+		c.scanned = 0
+	}
+	return b, true
+}
+
+// keepFailing carries old's failing inputs over to c, the same chip
+// scanned again, for the inputs c still has.
+func (c *hwmonChip) keepFailing(old *hwmonChip) {
+	if old == nil || len(old.failing) == 0 {
+		return
+	}
+	c.failing = map[string]bool{}
+	for _, list := range [][]hwmonSensor{c.temps, c.fans} {
+		for _, sn := range list {
+			if old.failing[sn.input] {
+				c.failing[sn.input] = true
+			}
+		}
 	}
 }
 

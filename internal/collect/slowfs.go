@@ -80,8 +80,28 @@ func (s *SlowFS) ReadRedacted(ctx context.Context, timeout time.Duration, path s
 // begins at a whole line): a task index or a task log can be megabytes,
 // and the newest lines are at its end. A FIFO or a device is refused at
 // once (opened non-blocking, checked with fstat) instead of blocking.
+//
+// The dump gets the size read and only its last DumpTailBytes (from a line
+// start): a slow round reads megabytes of task index and logs, and the
+// last lines are what a bug report needs.
 func (s *SlowFS) ReadTail(ctx context.Context, timeout time.Duration, path string, max int) ([]byte, error) {
-	return s.do(ctx, timeout, path, "tail", []string{"-c", strconv.Itoa(max), path}, func(path string) ([]byte, error) { return readTail(path, max) }, nil)
+	return s.do(ctx, timeout, path, "tail", []string{"-c", strconv.Itoa(max), path}, func(path string) ([]byte, error) { return readTail(path, max) }, dumpTail)
+}
+
+// DumpTailBytes is the most of a ReadTail the dump keeps.
+const DumpTailBytes = 4 << 10
+
+// dumpTail keeps the end of b for the dump, from the first line start in
+// its last DumpTailBytes (a single line longer than that is cut mid-line).
+func dumpTail(b []byte) []byte {
+	if len(b) <= DumpTailBytes {
+		return b
+	}
+	t := b[len(b)-DumpTailBytes:]
+	if i := bytes.IndexByte(t, '\n'); i >= 0 && i+1 < len(t) {
+		t = t[i+1:]
+	}
+	return t
 }
 
 func (s *SlowFS) do(ctx context.Context, timeout time.Duration, path, cmd string, args []string, read func(string) ([]byte, error), redact func([]byte) []byte) ([]byte, error) {
@@ -93,6 +113,9 @@ func (s *SlowFS) do(ctx context.Context, timeout time.Duration, path, cmd string
 			out = redact(out)
 		}
 		rec := dump.CommandRecord{At: time.Now(), Command: cmd, Args: args, Duration: time.Since(start), Stdout: out}
+		if cmd == "tail" { // out is the end of b: say how much was read
+			rec.ReadBytes = len(b)
+		}
 		var re *ReadError
 		if errors.As(err, &re) {
 			rec.Outcome, rec.Err = re.Outcome, err.Error()

@@ -30,6 +30,8 @@ type fakeRun struct {
 	hang  map[string]bool
 	// fail makes a binary (by base name) exit 1.
 	fail map[string]bool
+	// missing makes a binary (by base name) not installed.
+	missing map[string]bool
 	// resources replaces pvesh-cluster-resources.json (a path relative to data).
 	resources string
 }
@@ -42,9 +44,14 @@ func (f *fakeRun) Run(ctx context.Context, timeout time.Duration, name string, a
 	f.calls = append(f.calls, line)
 	hang := f.hang[filepath.Base(name)]
 	fail := f.fail[filepath.Base(name)]
+	missing := f.missing[filepath.Base(name)]
 	f.mu.Unlock()
 	resources := f.resources
 	res := runner.Result{Line: line}
+	if missing {
+		res.Outcome, res.Reason = dump.NotFound, "executable file not found in $PATH"
+		return res
+	}
 	if hang {
 		<-ctx.Done()
 		res.Outcome, res.Reason = dump.TimedOut, "timed out after "+timeout.String()

@@ -48,7 +48,14 @@ func AppendCommand(buf []byte, r *CommandRecord) []byte {
 		buf = append(buf, " duration="...)
 		buf = append(buf, ms...)
 		buf = append(buf, "ms size="...)
-		buf = strconv.AppendInt(buf, int64(len(r.Stdout)), 10)
+		if r.ReadBytes > len(r.Stdout) {
+			buf = strconv.AppendInt(buf, int64(r.ReadBytes), 10)
+			buf = append(buf, " shown=last "...)
+			buf = strconv.AppendInt(buf, int64(len(r.Stdout)), 10)
+			buf = append(buf, " bytes"...)
+		} else {
+			buf = strconv.AppendInt(buf, int64(len(r.Stdout)), 10)
+		}
 		if r.Truncated {
 			buf = append(buf, " truncated=true"...)
 		}

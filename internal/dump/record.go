@@ -37,6 +37,10 @@ type CommandRecord struct {
 	Stderr   []byte
 	// Truncated is set when output was cut at the runner's cap.
 	Truncated bool
+	// ReadBytes, when larger than len(Stdout), is how much was read: the
+	// entry then shows only Stdout, the end of it (a task log's tail is
+	// megabytes, and the dump needs its last lines, not all of them).
+	ReadBytes int
 	// Err describes the failure for outcomes without output.
 	Err      string
 	Duration time.Duration

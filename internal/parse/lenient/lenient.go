@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Uint is a non-negative integer that may be unknown. Integers are parsed
@@ -231,4 +232,26 @@ func plainString(b []byte) ([]byte, bool) {
 		}
 	}
 	return b[1 : n-1], true
+}
+
+// TextMax is the most bytes Text keeps of a free-text field taken from a
+// host's files (a job's last message, a backup or replication error): a
+// real message is a line or two, and a runaway one (a 1.5 MB vzdump error
+// line) must not ride along in every sample.
+const TextMax = 1024
+
+// Clipped ends a text that Text shortened, so the reader knows it was cut.
+const Clipped = "…"
+
+// Text returns s, or its first TextMax bytes (cut at a UTF-8 character
+// boundary) followed by Clipped when it is longer.
+func Text(s string) string {
+	if len(s) <= TextMax {
+		return s
+	}
+	n := TextMax
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + Clipped
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeTable(t *testing.T) {
@@ -213,4 +215,25 @@ func FuzzFloatFormat(f *testing.F) {
 			t.Fatalf("%v: %s, want %s", v, got, want)
 		}
 	})
+}
+
+func TestText(t *testing.T) {
+	long := strings.Repeat("x", TextMax-1) + "é" + "tail"
+	cases := []struct{ in, want string }{
+		{"", ""},
+		{"ERROR: job errors", "ERROR: job errors"},
+		{strings.Repeat("a", TextMax), strings.Repeat("a", TextMax)},
+		{strings.Repeat("a", TextMax+1), strings.Repeat("a", TextMax) + Clipped},
+		{long, strings.Repeat("x", TextMax-1) + Clipped}, // never half a character
+		{strings.Repeat("b", 1500000), strings.Repeat("b", TextMax) + Clipped},
+	}
+	for _, c := range cases {
+		got := Text(c.in)
+		if got != c.want {
+			t.Errorf("Text(%d bytes) = %d bytes %.20q…, want %d bytes", len(c.in), len(got), got, len(c.want))
+		}
+		if !utf8.ValidString(got) {
+			t.Errorf("Text(%d bytes) is not valid UTF-8", len(c.in))
+		}
+	}
 }

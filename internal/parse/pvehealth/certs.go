@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 )
 
 // Certificate is what the certificates source reports of a PEM file.
@@ -34,7 +36,7 @@ func ParseCertificate(b []byte) (Certificate, error) {
 		if err != nil {
 			return Certificate{}, fmt.Errorf("certificate: %w", err)
 		}
-		return Certificate{Subject: c.Subject.String(), Issuer: c.Issuer.String(), NotAfter: c.NotAfter.UTC()}, nil
+		return Certificate{Subject: lenient.Text(c.Subject.String()), Issuer: lenient.Text(c.Issuer.String()), NotAfter: c.NotAfter.UTC()}, nil
 	}
 	return Certificate{}, errors.New("certificate: no PEM CERTIFICATE block")
 }

@@ -43,12 +43,12 @@ func ParseManagerStatus(b []byte) (ManagerStatus, error) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return ManagerStatus{}, fmt.Errorf("manager_status: want a JSON object: %w", err)
 	}
-	m.Master, m.Timestamp = string(raw.Master), raw.Timestamp.V
+	m.Master, m.Timestamp = lenient.Text(string(raw.Master)), raw.Timestamp.V
 	for n, s := range raw.Nodes {
-		m.Nodes[n] = string(s)
+		m.Nodes[lenient.Text(n)] = lenient.Text(string(s))
 	}
 	for sid, s := range raw.Services {
-		m.Services[sid] = ServiceStatus{State: string(s.State), Node: string(s.Node)}
+		m.Services[lenient.Text(sid)] = ServiceStatus{State: lenient.Text(string(s.State)), Node: lenient.Text(string(s.Node))}
 	}
 	return m, nil
 }
@@ -74,7 +74,7 @@ func ParseHAResources(b []byte) []HAResource {
 		case "", "enabled":
 			st = "started"
 		}
-		out = append(out, HAResource{SID: s.Type + ":" + s.ID, Requested: st, Group: s.Props["group"]})
+		out = append(out, HAResource{SID: s.Type + ":" + lenient.Text(s.ID), Requested: lenient.Text(st), Group: lenient.Text(s.Props["group"])})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].SID < out[j].SID })
 	return out
@@ -101,7 +101,7 @@ func ParseLRMStatus(b []byte) (LRMStatus, error) {
 	if raw.State == "" && raw.Mode == "" {
 		return LRMStatus{}, errors.New("lrm_status: neither mode nor state")
 	}
-	return LRMStatus{Mode: string(raw.Mode), State: string(raw.State), Timestamp: raw.Timestamp.V}, nil
+	return LRMStatus{Mode: lenient.Text(string(raw.Mode)), State: lenient.Text(string(raw.State)), Timestamp: raw.Timestamp.V}, nil
 }
 
 func isBlank(b []byte) bool {

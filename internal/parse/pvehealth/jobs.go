@@ -37,10 +37,10 @@ func ParseJobs(b []byte) []BackupJob {
 		}
 		p := s.Props
 		out = append(out, BackupJob{
-			ID: s.ID, Enabled: flag(p, "enabled", true), Schedule: p["schedule"],
-			Storage: p["storage"], Mode: p["mode"],
+			ID: lenient.Text(s.ID), Enabled: flag(p, "enabled", true), Schedule: lenient.Text(p["schedule"]),
+			Storage: lenient.Text(p["storage"]), Mode: lenient.Text(p["mode"]),
 			VMIDs: vmidList(p["vmid"]), All: flag(p, "all", false), Exclude: vmidList(p["exclude"]),
-			Pool: p["pool"], Node: p["node"],
+			Pool: lenient.Text(p["pool"]), Node: lenient.Text(p["node"]),
 		})
 	}
 	return out
@@ -125,5 +125,5 @@ func ParseJobState(b []byte) (JobState, error) {
 	if raw.State == "" {
 		return JobState{}, fmt.Errorf("job state: no state field")
 	}
-	return JobState{State: string(raw.State), Msg: string(raw.Msg), UPID: string(raw.UPID), Time: raw.Time.V}, nil
+	return JobState{State: lenient.Text(string(raw.State)), Msg: lenient.Text(string(raw.Msg)), UPID: lenient.Text(string(raw.UPID)), Time: raw.Time.V}, nil
 }

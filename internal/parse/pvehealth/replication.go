@@ -38,7 +38,7 @@ func ParseReplicationConfig(b []byte) []ReplicationJob {
 		if sched == "" {
 			sched = "*/15"
 		}
-		out = append(out, ReplicationJob{ID: s.ID, VMID: vmid, Target: s.Props["target"], Schedule: sched, Disabled: flag(s.Props, "disable", false)})
+		out = append(out, ReplicationJob{ID: s.ID, VMID: vmid, Target: lenient.Text(s.Props["target"]), Schedule: lenient.Text(sched), Disabled: flag(s.Props, "disable", false)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -79,7 +79,7 @@ func ParseReplicationState(b []byte) (map[string]ReplicationState, error) {
 				continue
 			}
 			out[vmid+"/"+target] = ReplicationState{LastSync: s.LastSync.V, LastTry: s.LastTry.V,
-				Duration: s.Duration.V, FailCount: s.FailCount.V, Error: string(s.Error)}
+				Duration: s.Duration.V, FailCount: s.FailCount.V, Error: lenient.Text(string(s.Error))}
 		}
 	}
 	return out, nil

@@ -60,6 +60,6 @@ func ParseSubscription(b []byte) (Subscription, error) {
 	if info.Status == "" {
 		return Subscription{}, errors.New("subscription: no status")
 	}
-	s.Status, s.CheckedAt, s.NextDue = strings.ToLower(string(info.Status)), info.CheckTime.V, string(info.NextDueDate)
+	s.Status, s.CheckedAt, s.NextDue = lenient.Text(strings.ToLower(string(info.Status))), info.CheckTime.V, lenient.Text(string(info.NextDueDate))
 	return s, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
 )
 
 // Task is one Proxmox task: its UPID's fields and, once it ended, its end
@@ -131,7 +133,7 @@ func parseIndexLine(line []byte) (Task, bool) {
 	if err != nil || e == 0 || e > 1<<40 {
 		return Task{}, false
 	}
-	t.End, t.Status = int64(e), strings.TrimRight(string(status), "\r")
+	t.End, t.Status = int64(e), lenient.Text(strings.TrimRight(string(status), "\r"))
 	return t, true
 }
 
@@ -153,7 +155,7 @@ func ParseActiveTasks(b []byte, typ string) []Task {
 			if e, err := strconv.ParseUint(f[2], 16, 64); err == nil && e > 0 && e < 1<<40 {
 				t.End = int64(e)
 				if len(f) == 4 {
-					t.Status = f[3]
+					t.Status = lenient.Text(f[3])
 				}
 			}
 		}
@@ -211,14 +213,14 @@ func ParseVzdumpLog(b []byte, loc *time.Location) VzdumpLog {
 	for _, raw := range bytes.Split(b, []byte("\n")) {
 		line := strings.TrimRight(string(raw), "\r")
 		if r, ok := strings.CutPrefix(line, "TASK "); ok {
-			out.Result = r
+			out.Result = lenient.Text(r)
 			continue
 		}
 		if msg, ok := strings.CutPrefix(line, "ERROR: Backup of VM "); ok {
 			id, text, _ := strings.Cut(msg, " failed - ")
 			if vmid, err := strconv.ParseUint(id, 10, 64); err == nil {
 				g := &out.Guests[guest(vmid)]
-				g.Status, g.Error = "failed", text
+				g.Status, g.Error = "failed", lenient.Text(text)
 			}
 			continue
 		}

@@ -33,7 +33,7 @@ func ParseUpdates(b []byte) ([]Update, error) {
 	out := make([]Update, 0, len(raw))
 	for _, p := range raw {
 		if p.Package != "" {
-			out = append(out, Update{Name: string(p.Package), Old: string(p.OldVersion), New: string(p.Version), Origin: string(p.Origin)})
+			out = append(out, Update{Name: lenient.Text(string(p.Package)), Old: lenient.Text(string(p.OldVersion)), New: lenient.Text(string(p.Version)), Origin: lenient.Text(string(p.Origin))})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
