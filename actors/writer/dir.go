@@ -8,12 +8,17 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 )
 
 // Prepare creates dir (mode 0750) if it is missing and checks that others
 // cannot write to it. The supervisor calls it before spawning the writer; on
 // error the dump stays off.
 func Prepare(dir string) error {
+	if err := safefile.CheckPath("dump", dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return fmt.Errorf("create dump dir %s: %w", dir, err)
 	}

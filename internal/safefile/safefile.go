@@ -109,8 +109,13 @@ func CheckDirFd(what, dir string, fd int) error {
 	return CheckDirStat(what, dir, st.Mode, st.Uid)
 }
 
-// CheckDirStat is CheckDirFd on a directory's mode and owner.
+// CheckDirStat is CheckDirFd on a directory's mode and owner. A directory
+// owned by a user other than root and the agent's is refused whatever its
+// mode: its owner can empty it, rename it or swap it for a symlink.
 func CheckDirStat(what, dir string, mode, uid uint32) error {
+	if uid != 0 && int(uid) != os.Geteuid() {
+		return Refuse(what, dir, fmt.Sprintf("directory is owned by uid %d, neither root nor the agent's %d", uid, os.Geteuid()))
+	}
 	if mode&0o022 == 0 {
 		return nil
 	}
@@ -118,4 +123,50 @@ func CheckDirStat(what, dir string, mode, uid uint32) error {
 		return nil
 	}
 	return Refuse(what, dir, fmt.Sprintf("directory mode %#o is writable by group or others and not sticky and ours", mode&0o7777))
+}
+
+// CheckPath refuses a directory path another user controls on the way to
+// it: an existing ancestor (or the directory) that is not root's or the
+// agent's, or that others can write to without the sticky bit, and a
+// symlink on the way that is not root's or the agent's. Missing trailing
+// components (created later, by the agent) are skipped. It is checked
+// before the directory is created or used, so a user who made
+// /tmp/x/dump -> /etc first cannot have root write there.
+func CheckPath(what, dir string) error {
+	euid := os.Geteuid()
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if err := checkComponent(what, d, euid); err != nil {
+			return err
+		}
+		if filepath.Dir(d) == d {
+			return nil
+		}
+	}
+}
+
+func checkComponent(what, d string, euid int) error {
+	var lst unix.Stat_t
+	if err := unix.Lstat(d, &lst); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // not there yet: the agent creates it
+		}
+		return fmt.Errorf("stat %s path %s: %w", what, d, err)
+	}
+	if lst.Mode&unix.S_IFMT == unix.S_IFLNK && lst.Uid != 0 && int(lst.Uid) != euid {
+		return Refuse(what, d, fmt.Sprintf("is a symlink owned by uid %d, neither root nor the agent's %d", lst.Uid, euid))
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(d, &st); err != nil {
+		return fmt.Errorf("stat %s path %s: %w", what, d, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return Refuse(what, d, "is not a directory")
+	}
+	if st.Uid != 0 && int(st.Uid) != euid {
+		return Refuse(what, d, fmt.Sprintf("directory is owned by uid %d, neither root nor the agent's %d", st.Uid, euid))
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return Refuse(what, d, fmt.Sprintf("directory mode %#o is writable by group or others and not sticky", st.Mode&0o7777))
+	}
+	return nil
 }

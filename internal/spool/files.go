@@ -30,6 +30,9 @@ func idOf(st *unix.Stat_t) fileID { return fileID{dev: uint64(st.Dev), ino: st.I
 
 // checkDir refuses a spool directory that others can write to.
 func checkDir(dir string) error {
+	if err := safefile.CheckPath("spool", dir); err != nil {
+		return err
+	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("spool dir %s: %w", dir, err)
