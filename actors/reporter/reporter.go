@@ -61,7 +61,7 @@ type Options struct {
 	Spool delivery.Opener
 	// SetAside keeps a sample set aside (the server failed on it every
 	// time) and returns where; nil drops such samples, counted and logged.
-	SetAside func(kind string, payload []byte) (path string, err error)
+	SetAside delivery.KeepFunc
 }
 
 // Props builds the reporter. A restart starts with an empty memory queue
@@ -92,6 +92,7 @@ func newReporter(o Options) *reporter {
 	q := &delivery.Queue{MaxItems: o.MaxSamples, MaxBytes: o.MaxBytes}
 	d := delivery.NewDelivery(q, o.Window, o.Server.ReplyTimeout)
 	r := &reporter{o: o, d: d, store: delivery.NewStore(q, d, o.Spool, o.Log)}
+	r.keep = r.store.SetAside(o.SetAside)
 	// Failures that repeat (a server down for hours, or one that fails
 	// every connection) are logged once, then as a reminder per interval
 	// with a count of those suppressed, then once when delivery recovers.
@@ -184,7 +185,7 @@ type reporter struct {
 	// the recovery line says when delivery works again.
 	everJoined bool
 	ackLogged  bool
-	asideErr   string // why the last set-aside sample could not be kept
+	keep       func(*delivery.Item) error // sets a poisoned sample aside (Store.SetAside)
 
 	drops, dial, errReplies, refusals statelog.Tracker
 	// lostConn: connections lost; left: channels lost; silent: the server
@@ -247,7 +248,7 @@ func (r *reporter) onClient(m any) {
 
 func (r *reporter) status() *messages.Status {
 	return &messages.Status{Connected: r.connected, Joined: r.joined, Since: r.since,
-		Stats: r.store.Stats(), LastError: r.last, SetAsideError: r.asideErr}
+		Stats: r.store.Stats(), LastError: r.last, SetAsideError: r.store.AsideError()}
 }
 
 // onCheck runs the in-flight check and re-arms it; a check armed by the
@@ -510,36 +511,7 @@ func (r *reporter) lost(reason string) {
 		r.since = time.Now()
 	}
 	r.joined = false
-	r.d.Lost(r.setAside)
-}
-
-// setAside keeps a sample the server failed on every time where `replay`
-// can send it later, and says so once per sample. It leaves the queue
-// after this; the error, when it could not be kept, leaves it in the
-// spool (if it is there) to be tried again after a restart.
-func (r *reporter) setAside(it *delivery.Item) error {
-	attrs := []any{"kind", it.Kind, "collected_at", dump.Timestamp(it.CollectedAt), "attempts", it.Failures()}
-	if r.o.SetAside == nil {
-		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and without a spool there is no set-aside file", attrs...)
-		return nil
-	}
-	path, err := r.o.SetAside(it.Kind, it.Body)
-	r.asideErr = ""
-	if err != nil {
-		r.asideErr = err.Error()
-	}
-	switch {
-	case err == nil:
-		r.o.Log.Warn("sample set aside: the server failed on it every time; kept for proxmox-agent replay",
-			append(attrs, "file", path)...)
-	case r.store.OnDisk(it):
-		r.o.Log.Warn("sample set aside: the server failed on it every time, and it could not be kept for replay; it stays in the spool and is tried again after a restart",
-			append(attrs, "err", err)...)
-	default:
-		r.o.Log.Warn("sample set aside and dropped: the server failed on it every time, and it could not be kept (it was in memory only)",
-			append(attrs, "err", err)...)
-	}
-	return err
+	r.d.Lost(r.keep)
 }
 
 // check settles pushes left without a reply, then sends what that let out.

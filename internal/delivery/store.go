@@ -97,6 +97,8 @@ type Store struct {
 	// undeleted are delivered records whose delete failed (disk full,
 	// I/O error): deleted with the next delete that works.
 	undeleted []uint64
+	// asideErr is why the last sample set aside could not be kept.
+	asideErr string
 }
 
 // NewStore puts a spool behind q; open may be nil (memory only).

@@ -347,7 +347,7 @@ func FuzzSalvage(f *testing.F) {
 	f.Add(b[:4096*3])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		recs, rep, _ := salvage(bytes.NewReader(b), int64(len(b)))
+		recs, rep, _ := salvage(bytes.NewReader(b), int64(len(b)), true)
 		if rep.Readable != len(recs) {
 			t.Fatalf("report says %d, returned %d", rep.Readable, len(recs))
 		}

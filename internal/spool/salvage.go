@@ -35,7 +35,16 @@ const maxDamage = 20
 // gone it also scans every page for leaf pages holding records. A record
 // counts only when its CRC holds. An error means the file could not be
 // read at all (missing, not a regular file, an I/O error at open).
-func Salvage(path string) ([]Record, SalvageReport, error) {
+func Salvage(path string) ([]Record, SalvageReport, error) { return salvageFile(path, true) }
+
+// salvageCount is Salvage holding no payloads: what the log line about a
+// file moved aside needs, without a spool's worth of memory.
+func salvageCount(path string) (SalvageReport, error) {
+	_, rep, err := salvageFile(path, false)
+	return rep, err
+}
+
+func salvageFile(path string, payloads bool) ([]Record, SalvageReport, error) {
 	var rep SalvageReport
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -50,7 +59,7 @@ func Salvage(path string) ([]Record, SalvageReport, error) {
 	if !st.Mode().IsRegular() {
 		return nil, rep, fmt.Errorf("salvage %s: not a regular file (%s)", path, st.Mode().Type())
 	}
-	recs, rep, err := salvage(f, st.Size())
+	recs, rep, err := salvage(f, st.Size(), payloads)
 	if err != nil {
 		return nil, rep, fmt.Errorf("salvage %s: %w", path, err)
 	}
@@ -59,9 +68,9 @@ func Salvage(path string) ([]Record, SalvageReport, error) {
 
 // salvage is Salvage on the file's bytes (fuzzed: any input gives records
 // and a report, never a panic or a loop).
-func salvage(r io.ReaderAt, size int64) ([]Record, SalvageReport, error) {
+func salvage(r io.ReaderAt, size int64, payloads bool) ([]Record, SalvageReport, error) {
 	var rep SalvageReport
-	sv := &salvager{r: r, size: size, found: map[uint64]Record{}, rep: &rep}
+	sv := &salvager{r: r, size: size, found: map[uint64]Record{}, rep: &rep, payloads: payloads}
 	m, ok, err := findMeta(r, size)
 	if err != nil {
 		return nil, rep, err
@@ -104,6 +113,7 @@ type salvager struct {
 	bad      map[uint64]bool // sequence numbers seen only damaged
 	rep      *SalvageReport
 	fromScan bool
+	payloads bool // keep them (false: count only)
 }
 
 func (sv *salvager) setPageSize(ps uint64) bool {
@@ -255,6 +265,9 @@ func (sv *salvager) leaf(k, v []byte, bucket bool) {
 	if sv.bad[seq] { // an older copy was damaged, this one is whole
 		delete(sv.bad, seq)
 		sv.rep.Unreadable--
+	}
+	if !sv.payloads {
+		r = Record{Seq: seq}
 	}
 	sv.found[seq] = r
 	if sv.fromScan {

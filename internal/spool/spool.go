@@ -277,8 +277,8 @@ func (s *Spool) quarantine(cause error) error {
 	}
 	// What is still readable, counted read-only: the operator learns what
 	// the file holds that was not delivered, and how to send it.
-	recs, rep, serr := Salvage(aside)
-	attrs := []any{"file", s.path, "damage", cause, "kept", aside, "records_readable", len(recs), "records_unreadable", rep.Unreadable}
+	rep, serr := salvageCount(aside)
+	attrs := []any{"file", s.path, "damage", cause, "kept", aside, "records_readable", rep.Readable, "records_unreadable", rep.Unreadable}
 	if serr != nil {
 		attrs = append(attrs, "salvage_err", serr)
 	}
