@@ -5,7 +5,7 @@ package messages
 import (
 	"time"
 
-	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery/stats"
 )
 
 // Cadence kinds, used as the sample kind and in the event name metric:<kind>.
@@ -55,7 +55,7 @@ type Status struct {
 	Joined    bool
 	// Since is when Connected or Joined last changed.
 	Since time.Time
-	delivery.Stats
+	stats.Stats
 	// SetAsideError is why the last sample set aside could not be kept
 	// for replay ("" when it was, or none was set aside).
 	SetAsideError string

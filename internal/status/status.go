@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/proxmox-agent/proxmox-agent/internal/delivery"
+	"github.com/proxmox-agent/proxmox-agent/internal/delivery/stats"
 )
 
 // DefaultSocket is where the packaged agent listens.
@@ -57,7 +57,7 @@ type Config struct {
 // spool's and the set-aside file's paths.
 type Queue struct {
 	Spool string `json:"spool"` // the spool file, or "" (memory only)
-	delivery.Stats
+	stats.Stats
 	// SetAside is the file keeping samples the server failed on every
 	// time (for `proxmox-agent replay`), when it holds any.
 	SetAside      string `json:"set_aside_file,omitempty"`
