@@ -84,6 +84,8 @@ type Tree struct {
 	// returns; everything after reads it. A root that starts a second time
 	// (restarted after a panic) does not rewrite it: it stops the tree.
 	kids atomic.Pointer[children]
+	// rootFailed is set when the root actor itself failed.
+	rootFailed atomic.Bool
 	// cfg is the running config: replaced whole by Reload, never changed in
 	// place, so a reader holds a consistent one.
 	cfg    atomic.Pointer[config.Config]
@@ -223,8 +225,19 @@ func (r *root) Receive(ctx actor.Context) {
 	case *beginShutdown:
 		r.stopping = true
 		ctx.Respond(m)
+	case *actor.Restarting:
+		// The root itself failed: protoactor stops its children and starts
+		// a new instance, which must not respawn them (see Started).
+		r.t.rootFailed.Store(true)
 	case *actor.Terminated:
 		if r.stopping {
+			return
+		}
+		if r.t.rootFailed.Load() {
+			r.stopping = true
+			err := errors.New("the supervisor's root actor restarted; stopping the tree")
+			r.o.Log.Error("supervisor giving up", "err", err)
+			go r.t.shutdown(err)
 			return
 		}
 		// A child stopped without Stop being called: the strategy gave up

@@ -327,3 +327,27 @@ func TestSameCollection(t *testing.T) {
 		}
 	}
 }
+
+// A root actor that fails and is restarted does not spawn a second set of
+// children and rewrite the PIDs others read: the tree stops and says why.
+// (Before, a restarted root ran spawnChildren again and wrote the exported
+// PID fields while Alive and StatusDoc read them from other goroutines.)
+func TestRootRestartStopsTheTree(t *testing.T) {
+	tree := startTree(t, Options{Intervals: fastIntervals(time.Hour),
+		Sources: func(string, *collect.Env) []collect.Source { return []collect.Source{constSource("x")} }})
+	before := tree.Reporter()
+	// A reload without a config makes the root's handler fail: a stand-in
+	// for any bug in it.
+	tree.System.Root.Send(tree.kids.Load().root, &reload{cfg: nil, sources: true})
+	select {
+	case <-tree.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tree did not stop after its root failed")
+	}
+	if err := tree.Err(); err == nil || !strings.Contains(err.Error(), "root actor restarted") {
+		t.Errorf("Err = %v", err)
+	}
+	if tree.Reporter() != before {
+		t.Error("the reporter's PID was rewritten")
+	}
+}
