@@ -45,7 +45,7 @@ func TestCommandLine(t *testing.T) {
 		{"bad log format", []string{"once", "--log-format=xml"}, 2, "", `proxmox-agent once: --log-format "xml": want text or json`},
 		{"bad log level to replay", []string{"replay", "--log-level", "loud", "x.log"}, 2, "", "want debug, info, warn or error"},
 		{"unknown source", []string{"once", "--source", "zpools"}, 2, "", `unknown source "zpools"; sources are host, zfs_pools`},
-		{"replay needs a file", []string{"replay"}, 2, "", "replay: name at least one samples.log"},
+		{"replay needs a file", []string{"replay"}, 2, "", "proxmox-agent replay: name at least one samples.log"},
 		{"help", []string{"help"}, 0, "usage: proxmox-agent [COMMAND]", ""},
 		{"--help", []string{"--help"}, 0, "flags of run", ""},
 		{"-h", []string{"-h"}, 0, "commands:", ""},
@@ -56,7 +56,7 @@ func TestCommandLine(t *testing.T) {
 		{"status -h", []string{"status", "-h"}, 0, "--socket PATH", ""},
 		{"check-config --help", []string{"check-config", "--help"}, 0, "--config PATH", ""},
 		{"version --help", []string{"version", "--help"}, 0, "usage: proxmox-agent version\n", ""},
-		{"help after --", []string{"replay", "--", "--help"}, 1, "", "replay: open --help"},
+		{"help after --", []string{"replay", "--", "--help"}, 1, "", "proxmox-agent replay: open --help"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -175,7 +175,7 @@ func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 	}
 	w, err := parseWindow(f)
 	if err != nil {
-		fmt.Fprintln(stderr, "replay:", err)
+		fmt.Fprintln(stderr, "proxmox-agent replay:", err)
 		return 2
 	}
 	sel := &selection{w: w, skipped: map[string]int{}}
@@ -189,7 +189,7 @@ func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "replay:", err)
+		fmt.Fprintln(stderr, "proxmox-agent replay:", err)
 		return 1
 	}
 	if f.dryRun {
@@ -208,18 +208,18 @@ func replayCmd(f flags, files []string, stdout, stderr io.Writer) int {
 func replaySource(f flags, files []string, stderr io.Writer) (scanner, int) {
 	if f.spool != "" {
 		if len(files) > 0 {
-			fmt.Fprintln(stderr, "replay: --spool reads one spool file; replay samples.log files in a run of their own")
+			fmt.Fprintln(stderr, "proxmox-agent replay: --spool reads one spool file; replay samples.log files in a run of their own")
 			return nil, 2
 		}
 		src, err := spoolScanner(f.spool)
 		if err != nil {
-			fmt.Fprintln(stderr, "replay:", err)
+			fmt.Fprintln(stderr, "proxmox-agent replay:", err)
 			return nil, 1
 		}
 		return src, 0
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "replay: name at least one samples.log (e.g. /var/log/proxmox-agent/samples.log.1)")
+		fmt.Fprintln(stderr, "proxmox-agent replay: name at least one samples.log or set-aside.log (e.g. /var/log/proxmox-agent/samples.log.1), or --spool FILE")
 		return nil, 2
 	}
 	return fileScanner(files), 0
@@ -256,7 +256,7 @@ func push(f flags, src scanner, w window, total int, stdout, stderr io.Writer) i
 	fmt.Fprintf(stdout, "replayed %d of %d samples to %s in %s (%.0f/s); refused %d, set aside %d, lost %d, pushes %d\n",
 		sum.Delivered, sum.Total, cfg.RedactedURL(), sum.Elapsed.Round(time.Millisecond), rate, sum.Refused, sum.Poisoned, sum.Lost, sum.Pushes)
 	if err != nil {
-		fmt.Fprintln(stderr, "replay:", err)
+		fmt.Fprintln(stderr, "proxmox-agent replay:", err)
 		return 1
 	}
 	if sum.Delivered != sum.Total {
