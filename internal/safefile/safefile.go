@@ -144,6 +144,23 @@ func CheckPath(what, dir string) error {
 	}
 }
 
+// CheckPrivateDir is CheckPath for a directory that nobody but root and
+// the agent may write to at all, sticky or not (where a socket is bound:
+// anyone who can create a name there can bind it first).
+func CheckPrivateDir(what, dir string) error {
+	if err := CheckPath(what, dir); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("stat %s path %s: %w", what, dir, err)
+	}
+	if st.Mode&0o022 != 0 {
+		return Refuse(what, dir, fmt.Sprintf("directory mode %#o lets group or others write to it", st.Mode&0o7777))
+	}
+	return nil
+}
+
 func checkComponent(what, d string, euid int) error {
 	var lst unix.Stat_t
 	if err := unix.Lstat(d, &lst); err != nil {

@@ -99,7 +99,7 @@ var ErrInUse = errors.New("status socket in use by another running agent")
 // Serve listens on path (removing a stale socket left by a killed agent of
 // this user, never any other file) and answers with get() until Close. It
 // refuses a directory others can write to: anyone who can create the path
-// first can answer `status` in the agent's place (checkSocketDir).
+// first can answer `status` in the agent's place (safeSocketPath).
 func Serve(path string, get func() Doc) (*Server, error) {
 	path, err := safeSocketPath(path)
 	if err != nil {

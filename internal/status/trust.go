@@ -10,11 +10,14 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxmox-agent/proxmox-agent/internal/safefile"
 )
 
 // ErrRefused is wrapped by Serve when the socket's directory, or a file
-// already at its path, could have been planted by someone else.
-var ErrRefused = errors.New("refused")
+// already at its path, could have been planted by someone else. It is the
+// dump's and the spool's (safefile.ErrRefused): one rule for all three.
+var ErrRefused = safefile.ErrRefused
 
 // ErrUntrusted is wrapped by Fetch when the process answering on the socket
 // is neither root nor the caller: a local user who bound the path before
@@ -22,10 +25,18 @@ var ErrRefused = errors.New("refused")
 var ErrUntrusted = errors.New("not trusting the answer")
 
 // safeSocketPath creates the socket's directory if missing (0700) and
-// returns path with that directory's symlinks resolved, after checking
-// the directory and every directory above it (checkSocketDir).
+// returns path with that directory's symlinks resolved. The path is
+// checked before anything is created (safefile.CheckPath: nobody but root
+// and the agent's user owns a directory or symlink on the way, none is
+// writable by others unless sticky), and the directory itself after:
+// nobody else may write to it at all, or they could bind the path first
+// and answer in the agent's place.
 func safeSocketPath(path string) (string, error) {
+	const what = "status socket directory"
 	dir := filepath.Dir(path)
+	if err := safefile.CheckPath(what, dir); err != nil {
+		return "", socketHint(err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("status socket: %w", err)
 	}
@@ -33,47 +44,18 @@ func safeSocketPath(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("status socket: %w", err)
 	}
-	if err := checkSocketDir(real, os.Geteuid()); err != nil {
-		return "", err
+	if err := safefile.CheckPrivateDir(what, real); err != nil {
+		return "", socketHint(err)
 	}
 	return filepath.Join(real, filepath.Base(path)), nil
 }
 
-// checkSocketDir refuses a socket directory that anyone but root and the
-// agent's user (euid) owns or can write to: they could bind the path first
-// and answer in the agent's place, or remove the agent's socket. The
-// directories above it may be sticky and world-writable (/tmp): others
-// cannot rename or remove what is not theirs there.
-func checkSocketDir(dir string, euid int) error {
-	for d, first := dir, true; ; d, first = filepath.Dir(d), false {
-		st, err := os.Lstat(d)
-		if err != nil {
-			return fmt.Errorf("status socket: %w", err)
-		}
-		sys, ok := st.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("status socket: stat %s: no owner", d)
-		}
-		switch mode := st.Mode(); {
-		case !mode.IsDir():
-			return refuse(d, "is not a directory")
-		case sys.Uid != 0 && int(sys.Uid) != euid:
-			return refuse(d, fmt.Sprintf("is owned by uid %d, neither root nor the agent's %d", sys.Uid, euid))
-		case mode.Perm()&0o022 != 0 && (first || mode&fs.ModeSticky == 0):
-			return refuse(d, fmt.Sprintf("mode %#o lets group or others write to it", sys.Mode&0o7777))
-		}
-		if parent := filepath.Dir(d); parent == d {
-			return nil
-		}
-	}
-}
-
-func refuse(dir, why string) error {
-	return fmt.Errorf("status socket directory %s: %w: %s (use a directory only root or the agent's user can write to, e.g. /run/proxmox-agent)", dir, ErrRefused, why)
+func socketHint(err error) error {
+	return fmt.Errorf("%w (use a directory only root or the agent's user can write to, e.g. /run/proxmox-agent)", err)
 }
 
 // ownSocket refuses to remove a socket that is not the agent user's own: in
-// a directory that passed checkSocketDir only root could have made it, and
+// a directory that passed safeSocketPath only root could have made it, and
 // an agent must not take over what it did not make.
 func ownSocket(path string, st fs.FileInfo) error {
 	sys, ok := st.Sys().(*syscall.Stat_t)
