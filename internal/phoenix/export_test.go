@@ -13,3 +13,6 @@ func SetNetDial(c *Client, dial func(ctx context.Context, network, addr string) 
 	c.dialer.NetDialContext = dial
 	c.dialer.Proxy = nil
 }
+
+// Busiest is busiest, for the fleet test of the external test package.
+var Busiest = busiest

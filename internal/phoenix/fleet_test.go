@@ -105,20 +105,6 @@ func (f *fleet) returns(t *testing.T, lost, back time.Time) []time.Duration {
 	return out
 }
 
-// mostInOneSecond is the most values within any one second.
-func mostInOneSecond(ds []time.Duration) int {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	most, j := 0, 0
-	for i := range s {
-		for s[i]-s[j] >= time.Second {
-			j++
-		}
-		most = max(most, i-j+1)
-	}
-	return most
-}
-
 // Issue 17 item 7, with the real client: 1,000 clients, healthy, lose the
 // server at the same instant (it closes every socket with 1001 or 1012 and
 // refuses connections while away); once it is back no second holds more
@@ -151,7 +137,7 @@ func TestFleetOfClientsRejoinsSpreadOut(t *testing.T) {
 				time.Sleep(time.Minute)
 				synctest.Wait()
 				rs := f.returns(t, lost, back)
-				peak, last := mostInOneSecond(rs), slices.Max(rs)
+				peak, last := phoenix.Busiest(rs), slices.Max(rs)
 				t.Logf("%d clients, close %d, away %s: busiest second %d rejoins, last back %s after the server",
 					n, c.code, c.away, peak, last.Round(100*time.Millisecond))
 				if peak > n/10 {
