@@ -93,7 +93,7 @@ func (d *DiskIO) Collect(context.Context) (any, error) {
 	d.round++
 	secs := 0.0
 	if !d.prevAt.IsZero() {
-		secs = rate.Seconds(d.prevAt, now)
+		secs = now.Sub(d.prevAt).Seconds()
 	}
 	out := make([]Disk, 0, 8)
 	nums := newFloats(7 * 8)

@@ -95,7 +95,7 @@ func (n *Net) Collect(context.Context) (any, error) {
 	n.round++
 	secs := 0.0
 	if !n.prevAt.IsZero() {
-		secs = rate.Seconds(n.prevAt, now)
+		secs = now.Sub(n.prevAt).Seconds()
 	}
 	out := make([]NetIf, 0, len(devs))
 	nums := newFloats(4 * len(devs))

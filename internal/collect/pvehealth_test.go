@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
@@ -268,10 +269,7 @@ func TestSlowFSJoinsAReadInFlight(t *testing.T) {
 		}()
 	}
 	// Wait until the three readers are in: one reading, two joined.
-	deadline := time.Now().Add(5 * time.Second)
-	for joined(s, fifo) < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling a counter, not synchronising
-	}
+	testkit.Eventually(t, 20*time.Second, "two readers joined the read in flight", func() bool { return joined(s, fifo) >= 2 })
 	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ var Registry = []Spec{
 		Doc: "SMART health of every disk (smartctl)"},
 	{Name: "node", Cadence: "slow", Default: true, Timeout: pveshTimeout, New: newNode,
 		Doc: "Proxmox and ZFS versions, kernel (pvesh, zfs)"},
-	{Name: "cluster", Cadence: "slow", Default: true, Timeout: clusterTimeout, New: newCluster,
+	{Name: "cluster", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newCluster,
 		Doc: "cluster membership and quorum (/etc/pve/.members)"},
 	{Name: "backups", Cadence: "slow", Default: true, Timeout: pmxcfsTimeout, New: newBackups,
 		Doc: "vzdump jobs, each guest's last backup, guests no job covers (jobs.cfg, task index and logs)"},

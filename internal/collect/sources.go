@@ -73,9 +73,6 @@ func smartTimeout(c *config.Config) time.Duration {
 func guestsTimeout(c *config.Config) time.Duration {
 	return config.Seconds(c.Timeouts.PmxcfsSeconds) + config.Seconds(c.Timeouts.PveshSeconds) + slack
 }
-func clusterTimeout(c *config.Config) time.Duration {
-	return config.Seconds(c.Timeouts.PmxcfsSeconds) + time.Second
-}
 
 // Constructors of the Registry's rows.
 

@@ -338,6 +338,9 @@ func (r *pseudoFiles) pread(fd int) ([]byte, error) {
 			return r.buf[:n], nil
 		}
 		if cap(r.buf) > limit {
+			// Not kept: a root pointed at /dev/zero would pin the
+			// grown buffer for the agent's life.
+			r.buf = nil
 			return nil, unix.EFBIG
 		}
 		r.buf = make([]byte, 0, 2*cap(r.buf))

@@ -1,11 +1,6 @@
 package rate
 
-import (
-	"testing"
-	"time"
-
-	"github.com/proxmox-agent/proxmox-agent/internal/parse/lenient"
-)
+import "testing"
 
 func TestDeltas(t *testing.T) {
 	out := make([]uint64, 3)
@@ -32,34 +27,5 @@ func TestDeltas(t *testing.T) {
 	}
 	if Deltas([]uint64{1, 2}, []uint64{1, 2}, make([]uint64, 1)) {
 		t.Error("short out accepted")
-	}
-}
-
-func TestPerSecond(t *testing.T) {
-	for _, c := range []struct {
-		delta uint64
-		secs  float64
-		want  lenient.Float
-	}{
-		{3000, 30, lenient.F(100)}, {1, 3, lenient.F(0.33)}, {2, 3, lenient.F(0.67)}, {0, 30, lenient.F(0)},
-		{5, 0, lenient.Float{}}, {5, -1, lenient.Float{}}, {1<<64 - 1, 1e-9, lenient.F(float64(1<<64-1) / 1e-9)},
-	} {
-		if got := PerSecond(c.delta, c.secs); got != c.want {
-			t.Errorf("%d/%v = %+v, want %+v", c.delta, c.secs, got, c.want)
-		}
-	}
-}
-
-func TestSecondsUsesMonotonicClock(t *testing.T) {
-	a := time.Now()
-	b := a.Add(30 * time.Second)
-	// A wall clock step (NTP) changes what Round(0) — the wall reading —
-	// says, not what Sub measures between two readings that both carry
-	// the monotonic clock.
-	if s := Seconds(a, b); s != 30 {
-		t.Fatalf("%v", s)
-	}
-	if s := Seconds(b, a); s >= 0 {
-		t.Fatalf("clock going back gives %v", s)
 	}
 }
