@@ -22,12 +22,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/config"
 	"github.com/proxmox-agent/proxmox-agent/internal/dump"
 	"github.com/proxmox-agent/proxmox-agent/internal/parse/pve"
 	"github.com/proxmox-agent/proxmox-agent/internal/payload"
 	"github.com/proxmox-agent/proxmox-agent/internal/runner"
+	"github.com/proxmox-agent/proxmox-agent/internal/testkit"
 	"github.com/proxmox-agent/proxmox-agent/messages"
 )
 
