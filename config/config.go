@@ -293,29 +293,46 @@ func Load(path string, env Env, opts ...Option) (*Config, error) {
 }
 
 func readFile(path string) ([]byte, error) {
-	// O_NONBLOCK: opening a FIFO with no writer returns at once instead of
-	// hanging; the regular-file check below then refuses it.
+	data, err := readRegular(path, MaxFileBytes, nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return data, nil
+}
+
+// readRegular reads the regular file at path, at most max bytes. Every
+// file the config names (the config itself, token_file, ca_file) is read
+// this way: a FIFO is refused at once (opened O_NONBLOCK, then its type
+// checked) rather than waited on, and a device or a runaway file is not
+// read without end, so neither can hang a start or a reload. vet, when
+// set, checks the opened file's info as well (owner, mode).
+func readRegular(path string, max int, vet func(fs.FileInfo) error) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
-		}
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read config: %s is not a regular file (%s)", path, st.Mode().Type())
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if vet != nil {
+		if err := vet(st); err != nil {
+			return nil, err
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("read config: %s is larger than %d bytes", path, MaxFileBytes)
+	if len(data) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
 	}
 	return data, nil
 }
@@ -614,7 +631,7 @@ func checkServerURL(raw string) string {
 // checkCAFile loads the CA bundle as the reporter will, so a missing or
 // garbled file fails check-config rather than every connection attempt.
 func checkCAFile(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, maxCABytes, nil)
 	if err != nil {
 		return err
 	}
@@ -623,6 +640,9 @@ func checkCAFile(path string) error {
 	}
 	return nil
 }
+
+// maxCABytes bounds a CA bundle: the whole system bundle is about 200 KiB.
+const maxCABytes = 16 << 20
 
 // printable quotes s for an error message with control characters escaped,
 // so a config value cannot forge log lines or terminal escapes.

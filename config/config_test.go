@@ -458,3 +458,29 @@ func TestStatusSocketOfABrokenConfig(t *testing.T) {
 		t.Error("a missing file is not reported")
 	}
 }
+
+// A ca_file that is a FIFO or a device is refused at once: Load runs on
+// every SIGHUP, and a read that never ends would freeze the daemon's
+// signal loop.
+func TestCAFileThatNeverEnds(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "ca.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range []string{fifo, "/dev/zero"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Parse([]byte("server_url = \"wss://a/s\"\ntoken = \"t\"\n[tls]\nca_file = \""+ca+"\"\n"), fixedHost("h"))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "tls.ca_file") || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: %v", ca, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: Parse did not return", ca)
+		}
+	}
+}

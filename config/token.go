@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -122,24 +121,9 @@ func (c *Config) packagedToken(env Env) error {
 // (or root), readable by nobody else, one line (the trailing newline
 // trimmed), not empty. The content never appears in an error.
 func readSecret(path string, euid int) (string, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	b, err := readRegular(path, maxTokenBytes, func(st fs.FileInfo) error { return checkPrivate(path, st, euid) })
 	if err != nil {
 		return "", err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if err := checkPrivate(path, st, euid); err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxTokenBytes {
-		return "", fmt.Errorf("%s is larger than %d bytes: not a token", path, maxTokenBytes)
 	}
 	tok := strings.TrimRight(string(b), "\r\n")
 	switch {
