@@ -366,7 +366,13 @@ func (r *reporter) reconfigure(ctx actor.Context, s Server) {
 		r.client = nil
 	}
 	r.connected = false
-	r.lost("")
+	if r.joined {
+		r.since = time.Now()
+	}
+	r.joined = false
+	// Closed by us: what was in flight goes back in line uncharged, so
+	// reloads never add up to a good sample set aside as poison.
+	r.d.Requeue()
 	r.o.Server = s
 	if r.server != nil {
 		r.server.Store(&s)

@@ -246,6 +246,17 @@ func (d *Delivery) Lost(keep func(*Item) error) (poisoned []*Item) {
 	return poisoned
 }
 
+// Requeue puts every push in flight back in line without counting a
+// failure against any: the agent itself closed the connection (a reload
+// changed the server), which says nothing about the samples.
+func (d *Delivery) Requeue() {
+	d.mode, d.gen = acksUnknown, 0
+	d.q.Each(func(it *Item) bool {
+		d.forget(it)
+		return true
+	})
+}
+
 // Unsendable drops an item the connection cannot even frame (a payload
 // that is not JSON): it would block the queue's head forever. It counts as
 // refused.

@@ -454,3 +454,26 @@ func TestDeliveryLostAfterRefReuse(t *testing.T) {
 	checkKinds(t, "back in line", queued(w.d), "0", "3")
 	checkKinds(t, "resent first", w.send(t0), "0")
 }
+
+// A connection the agent closed itself (a reload moved it to another
+// server) puts what was in flight back in line, oldest first, and charges
+// no failure: any number of reloads never sets a good sample aside.
+func TestRequeueChargesNothing(t *testing.T) {
+	w := newWire(100, 3, 4)
+	w.d.mode = acksYes
+	for i := 0; i < 2*MaxFailures; i++ {
+		sent := w.send(t0)
+		if sent[0] != "0" {
+			t.Fatalf("round %d sent %v, want the oldest first", i, sent)
+		}
+		w.d.Written(w.ref("0"), w.gen)
+		w.d.Requeue()
+		w.gen, w.n = w.gen+1, 0
+	}
+	check(t, "poisoned", w.d.Stats().Poisoned, 0)
+	w.d.q.Each(func(it *Item) bool {
+		check(t, "failures of "+it.Kind, it.Failures(), 0)
+		return true
+	})
+	checkKinds(t, "queued", queued(w.d), "0", "1", "2", "3")
+}

@@ -28,11 +28,18 @@ type fileID struct{ dev, ino uint64 }
 
 func idOf(st *unix.Stat_t) fileID { return fileID{dev: uint64(st.Dev), ino: st.Ino} } //nolint:unconvert // Dev's type differs by arch
 
-// checkDir refuses a spool directory that others can write to.
+// checkDir refuses a spool directory that another user controls: its
+// path (safefile.CheckPath) and the directory itself.
 func checkDir(dir string) error {
 	if err := safefile.CheckPath("spool", dir); err != nil {
 		return err
 	}
+	return checkDirItself(dir)
+}
+
+// checkDirItself refuses a spool directory that others can write to or
+// own, checked on the directory it opens.
+func checkDirItself(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("spool dir %s: %w", dir, err)

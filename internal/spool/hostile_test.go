@@ -353,3 +353,32 @@ func FuzzSalvage(f *testing.F) {
 		}
 	})
 }
+
+// A spool path through another user's directory is refused before
+// anything is created: MkdirAll would follow the symlink they planted.
+func TestSpoolPathThroughAForeignDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user")
+	}
+	base := t.TempDir()
+	theirs := filepath.Join(base, "theirs")
+	target := filepath.Join(base, "target")
+	for _, d := range []string{theirs, target} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(theirs, "link")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(filepath.Join(theirs, "link", "spool"), 1<<20)
+	if !errors.Is(err, safefile.ErrRefused) {
+		t.Fatalf("opened: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(target, "spool")); !os.IsNotExist(err) {
+		t.Errorf("created through the planted link: %v", err)
+	}
+}

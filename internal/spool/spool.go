@@ -131,10 +131,14 @@ func OpenLogged(dir string, maxBytes int64, log *slog.Logger) (*Spool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// The path first: MkdirAll follows a symlink another user planted.
+	if err := safefile.CheckPath("spool", dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool dir: %w", err)
 	}
-	if err := checkDir(dir); err != nil {
+	if err := checkDirItself(dir); err != nil {
 		return nil, err
 	}
 	s := &Spool{dir: dir, path: filepath.Join(dir, FileName), maxBytes: maxBytes, log: log,
