@@ -108,7 +108,6 @@ type children struct {
 	runner     *runner.Runner
 	env        *collect.Env
 	dumpDir    string
-	dumpFlag   bool // the dump directory comes from --dump-dir, not the config
 }
 
 // Reporter is the reporter's PID.
@@ -149,6 +148,14 @@ func Start(o Options) (*Tree, error) {
 		o.Window = DefaultWindow
 	}
 	cfg := o.Config
+	if o.DumpDir != "" {
+		// The override becomes the running config's, so a reopen or a
+		// reload sees one dump directory, not two.
+		c := *cfg
+		c.Debug.DumpDir = o.DumpDir
+		cfg = &c
+		o.Config = cfg
+	}
 	sys := actor.NewActorSystem(o.SystemOptions...)
 	t := &Tree{
 		System: sys, log: o.Log, done: make(chan struct{}),
@@ -169,9 +176,6 @@ func Start(o Options) (*Tree, error) {
 	})
 
 	dumpDir := cfg.Debug.DumpDir
-	if o.DumpDir != "" {
-		dumpDir = o.DumpDir
-	}
 	ready := make(chan error, 1)
 	strategy := actor.NewOneForOneStrategy(o.MaxRestarts, o.Window, actor.DefaultDecider)
 	props := actor.PropsFromProducer(func() actor.Actor {
@@ -208,10 +212,7 @@ func (r *root) Receive(ctx actor.Context) {
 			// A restarted root: its children were stopped with the old
 			// instance. Stop, so the process exits and systemd starts it
 			// afresh, rather than rewrite the PIDs others read.
-			r.stopping = true
-			err := errors.New("the supervisor's root actor restarted; stopping the tree")
-			r.o.Log.Error("supervisor giving up", "err", err)
-			go r.t.shutdown(err)
+			r.giveUp(errRootRestarted)
 			return
 		}
 		kids, err := r.spawnChildren(ctx)
@@ -234,19 +235,23 @@ func (r *root) Receive(ctx actor.Context) {
 			return
 		}
 		if r.t.rootFailed.Load() {
-			r.stopping = true
-			err := errors.New("the supervisor's root actor restarted; stopping the tree")
-			r.o.Log.Error("supervisor giving up", "err", err)
-			go r.t.shutdown(err)
+			r.giveUp(errRootRestarted)
 			return
 		}
 		// A child stopped without Stop being called: the strategy gave up
 		// on it. Take the whole tree down so systemd can start afresh.
-		r.stopping = true
-		err := fmt.Errorf("child %s exceeded the restart intensity (%d in %s); stopping", m.Who.Id, r.o.MaxRestarts, r.o.Window)
-		r.o.Log.Error("supervisor giving up", "err", err)
-		go r.t.shutdown(err)
+		r.giveUp(fmt.Errorf("child %s exceeded the restart intensity (%d in %s); stopping", m.Who.Id, r.o.MaxRestarts, r.o.Window))
 	}
+}
+
+var errRootRestarted = errors.New("the supervisor's root actor restarted; stopping the tree")
+
+// giveUp stops the whole tree for err, once: the process then exits
+// non-zero and systemd starts it afresh.
+func (r *root) giveUp(err error) {
+	r.stopping = true
+	r.o.Log.Error("supervisor giving up", "err", err)
+	go r.t.shutdown(err)
 }
 
 // signal reports the start result once; a restarted root has nobody waiting.
@@ -259,7 +264,7 @@ func (r *root) signal(err error) {
 
 func (r *root) spawnChildren(ctx actor.Context) (*children, error) {
 	t, cfg, log := r.t, r.o.Config, r.o.Log
-	k := &children{root: ctx.Self(), collectors: map[string]*actor.PID{}, dumpDir: r.dumpDir, dumpFlag: r.o.DumpDir != ""}
+	k := &children{root: ctx.Self(), collectors: map[string]*actor.PID{}, dumpDir: r.dumpDir}
 	if writer.Configure(r.dumpDir, log) {
 		pid, err := ctx.SpawnNamed(writer.Props(r.dumpDir, log), "writer")
 		if err != nil {
@@ -421,17 +426,10 @@ func (t *Tree) Flush(timeout time.Duration) error {
 
 // Reopen asks the writer to reopen the dump files (SIGHUP), in the
 // running config's dump directory: after a reload that moved it, there.
-// A --dump-dir flag keeps its directory.
 func (t *Tree) Reopen() {
-	w := t.Writer()
-	if w == nil {
-		return
+	if w := t.Writer(); w != nil {
+		t.System.Root.Send(w, &messages.Reopen{Dir: t.Config().Debug.DumpDir})
 	}
-	dir := t.Config().Debug.DumpDir
-	if t.kids.Load().dumpFlag {
-		dir = ""
-	}
-	t.System.Root.Send(w, &messages.Reopen{Dir: dir})
 }
 
 // Stop shuts the tree down in order and returns when it has stopped:
