@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -268,24 +267,23 @@ func TestHostFilesAllocationsFlat(t *testing.T) {
 	if len(srcs) != 5 {
 		t.Fatalf("%d sources", len(srcs))
 	}
+	// AllocsPerRun counts the whole process's allocations, but with
+	// GOMAXPROCS at 1 while it runs, so a goroutine left by another test
+	// barely shares the window; the margin absorbs what it still adds.
 	run := func(n int) float64 {
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		for range n {
+		return testing.AllocsPerRun(n, func() {
 			for _, s := range srcs {
 				if _, err := s.Collect(t.Context()); err != nil {
 					t.Fatal(err)
 				}
 			}
-		}
-		runtime.ReadMemStats(&m1)
-		return float64(m1.Mallocs-m0.Mallocs) / float64(n)
+		})
 	}
 	run(240)
 	early := run(240)
 	run(1500)
 	late := run(240)
-	if late > early*1.02+1 {
+	if late > early*1.05+2 {
 		t.Fatalf("allocations per round grew from %.1f to %.1f", early, late)
 	}
 	t.Logf("allocations per round: %.1f early, %.1f after 2000 rounds", early, late)
